@@ -1,0 +1,60 @@
+"""aiser-jupyter: an AI-assisted analytics workbench in a Jupyter notebook.
+
+``%load_ext aiser_jupyter`` adds the magics; the same things are a function away::
+
+    import aiser_jupyter as aiser
+    aiser.connect("orders.parquet")
+    aiser.sql("SELECT count(*) FROM orders").df
+
+Everything heavy (DuckDB, pandas, drivers) loads on first use, not on import.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from aiser_jupyter.__about__ import __version__
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
+    from aiser_jupyter.result import Result
+    from aiser_jupyter.sessions import Session
+    from aiser_jupyter.sources.connection import Connection
+
+__all__ = ["__version__", "connect", "load_ipython_extension", "load_sample", "session", "sql"]
+
+
+def load_ipython_extension(shell: Any) -> None:
+    from aiser_jupyter.magics import register
+
+    register(shell)
+
+
+def session() -> Session:
+    """The kernel's Session: connections, the current one, snippets, settings, history."""
+    from aiser_jupyter.sessions import get_session
+
+    return get_session()
+
+
+def connect(target: Any, name: str | None = None, **options: Any) -> Connection:
+    """Connect a database URL, a file or glob, a connections.toml name, or a DataFrame."""
+    return session().connect(target, name=name, **options)
+
+
+def sql(
+    query: str,
+    connection: str | None = None,
+    params: Mapping[str, Any] | Sequence[Any] | None = None,
+    **options: Any,
+) -> Result:
+    """Run `query` on a connection (the current one by default) and return its Result."""
+    result = session().sql(query, connection=connection, params=params, **options)
+    assert result is not None
+    return result
+
+
+def load_sample(seed: int = 7) -> Connection:
+    """Load the sample retail business (customers, products, orders) into the default DuckDB."""
+    return session().load_sample(seed)

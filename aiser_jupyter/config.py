@@ -1,0 +1,67 @@
+"""Settings, read once from the environment and ``~/.aiser/``; changed later on `Session.settings`.
+
+The home folder (``AISER_HOME``, default ``~/.aiser``) holds ``config.toml`` for
+settings and ``connections.toml`` for named connections, so that credentials
+live outside notebooks.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on Python 3.10 only
+    import tomli as tomllib
+
+from aiser_jupyter.errors import ConnectionFailed
+
+
+def home() -> Path:
+    return Path(os.environ.get("AISER_HOME", "~/.aiser")).expanduser()
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    """Parse a TOML file; a broken file is an error that names the file and the line."""
+    if not path.is_file():
+        return {}
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConnectionFailed(f"{path}: {exc}") from None
+
+
+@dataclass
+class Settings:
+    """What a user may tune; each field can be set by ``AISER_<FIELD>`` or ``config.toml``."""
+
+    display_rows: int = 10
+    """Rows shown when a result is displayed (the whole result stays in `Result.df`)."""
+    default_connection: str = "duckdb"
+    """The connection a query uses when none is named and none was made current."""
+    duckdb_database: str = ":memory:"
+    """Where the default DuckDB connection keeps its data."""
+
+    @classmethod
+    def load(cls) -> Settings:
+        values: dict[str, Any] = dict(read_toml(home() / "config.toml").get("settings", {}))
+        for field in fields(cls):
+            env = os.environ.get(f"AISER_{field.name.upper()}")
+            if env is not None:
+                values[field.name] = env
+        known = {f.name: f for f in fields(cls)}
+        kwargs = {}
+        for key, value in values.items():
+            if key in known:
+                kwargs[key] = int(value) if known[key].type == "int" else str(value)
+        return cls(**kwargs)
+
+
+def named_connection(name: str) -> dict[str, Any] | None:
+    """The entry `name` of ``connections.toml`` (``[name] url = … password = …``), if any."""
+    entry = read_toml(home() / "connections.toml").get(name)
+    return dict(entry) if isinstance(entry, dict) else None

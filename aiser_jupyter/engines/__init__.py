@@ -1,0 +1,1 @@
+"""Engines run SQL and hand back Arrow. The Session picks one per connection."""

@@ -1,0 +1,60 @@
+"""The embedded default engine: DuckDB, Arrow-native, also where files and DataFrames live."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import duckdb
+
+from aiser_jupyter.engines.base import COLUMNS_SQL, Params, take
+from aiser_jupyter.errors import QueryError, QueryInterrupted
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+OFFLINE_CONFIG = {"autoinstall_known_extensions": "false"}
+"""Never download an extension at run time: a missing one is a clear error, not a network call."""
+
+
+INTERRUPTED = "Query interrupted; DuckDB stopped it."
+
+
+class DuckDBEngine:
+    kind = "duckdb"
+    dialect = "duckdb"
+    paramstyle = "dollar"
+
+    def __init__(self, database: str = ":memory:", read_only: bool = False):
+        self.database = database
+        try:
+            self.con = duckdb.connect(database, read_only=read_only, config=dict(OFFLINE_CONFIG))
+        except duckdb.Error as exc:
+            raise QueryError(f"Cannot open DuckDB database {database!r}: {exc}") from None
+
+    def execute(self, sql: str, params: Params = None, limit: int | None = None) -> pa.Table | None:
+        try:
+            relation = self.con.sql(sql, params=params)
+            if relation is None:
+                return None
+            if limit is not None:
+                return take(relation.to_arrow_reader(), limit)
+            return relation.to_arrow_table()
+        except duckdb.InterruptException:
+            raise QueryInterrupted(INTERRUPTED) from None
+        except duckdb.Error as exc:
+            raise QueryError(str(exc), sql=sql) from None
+        except RuntimeError as exc:
+            # DuckDB turns the kernel's SIGINT into this plain RuntimeError.
+            if str(exc) == "Query interrupted":
+                raise QueryInterrupted(INTERRUPTED) from None
+            raise
+
+    def columns(self) -> pa.Table:
+        return self.con.sql(COLUMNS_SQL).to_arrow_table()
+
+    def register(self, name: str, data: Any) -> None:
+        """Make a DataFrame or Arrow table queryable as `name` (no copy)."""
+        self.con.register(name, data)
+
+    def close(self) -> None:
+        self.con.close()

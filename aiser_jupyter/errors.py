@@ -1,0 +1,32 @@
+"""Errors a user sees. Each carries a short message meant to be read, not a traceback."""
+
+from __future__ import annotations
+
+
+class AiserError(Exception):
+    """Base of every error aiser-jupyter raises on purpose; shown without a traceback."""
+
+
+class ConnectionFailed(AiserError):
+    """A target could not be reached, parsed or found."""
+
+
+class UnknownConnection(AiserError):
+    """A connection name that the Session does not hold."""
+
+
+class QueryError(AiserError):
+    """The database refused a query; the message is the database's own."""
+
+    def __init__(self, message: str, *, sql: str | None = None, connection: str | None = None):
+        super().__init__(message)
+        self.sql = sql
+        self.connection = connection
+
+
+class QueryInterrupted(QueryError):
+    """The user interrupted a running query; the database stopped it."""
+
+
+class ParameterError(AiserError):
+    """A `:name` parameter or a `{{ expression }}` could not be resolved."""

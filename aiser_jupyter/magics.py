@@ -1,0 +1,201 @@
+"""``%%sql``, ``%sql`` and ``%aiser``: parse the line, call the Session, show what it returns.
+
+Nothing heavy is imported here, so ``%load_ext aiser_jupyter`` stays fast; the
+Session (and with it DuckDB and pandas) loads on the first query.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+from dataclasses import dataclass, field
+from typing import Any
+
+from IPython.core.error import UsageError
+from IPython.core.magic import Magics, line_cell_magic, line_magic, magics_class
+
+from aiser_jupyter.errors import AiserError
+
+
+@dataclass
+class SqlOptions:
+    connection: str | None = None
+    out: str | None = None
+    save: str | None = None
+    execute: bool = True
+    limit: int | None = None
+    rest: list[str] = field(default_factory=list)
+
+
+_VALUE_OPTIONS = {
+    "-o": "out",
+    "--out": "out",
+    "--save": "save",
+    "--limit": "limit",
+    "-c": "connection",
+    "--connection": "connection",
+}
+_FLAG_OPTIONS = {"--no-execute": ("execute", False)}
+SQL_USAGE = "%%sql [CONNECTION] [-o VAR] [--save NAME] [--no-execute] [--limit N]"
+
+
+def _is_option(word: str) -> bool:
+    return (
+        word in _VALUE_OPTIONS
+        or word in _FLAG_OPTIONS
+        or (word.startswith("--") and word[2:3].isalpha())
+    )
+
+
+def parse_sql_options(line: str, *, stop_at_sql: bool) -> tuple[SqlOptions, str]:
+    """Options at the front of `line`; with `stop_at_sql`, the rest is SQL, left untouched."""
+    options = SqlOptions()
+    rest = line.strip()
+    while rest:
+        word, _, tail = rest.partition(" ")
+        if not _is_option(word):
+            if stop_at_sql:
+                break
+            options.rest.append(word)
+            rest = tail.strip()
+            continue
+        if word in _FLAG_OPTIONS:
+            attribute, value = _FLAG_OPTIONS[word]
+            setattr(options, attribute, value)
+        elif word in _VALUE_OPTIONS:
+            value, _, tail = tail.strip().partition(" ")
+            if not value:
+                raise UsageError(f"{word} needs a value. Usage: {SQL_USAGE}")
+            if _VALUE_OPTIONS[word] == "limit":
+                if not value.isdigit():
+                    raise UsageError(f"--limit takes a number of rows, not {value!r}")
+                options.limit = int(value)
+            else:
+                setattr(options, _VALUE_OPTIONS[word], value)
+        else:
+            raise UsageError(f"Unknown option {word}. Usage: {SQL_USAGE}")
+        rest = tail.strip()
+    return options, rest
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(f"{message}\n{self.format_usage()}")
+
+
+def _aiser_parser() -> _Parser:
+    parser = _Parser(prog="%aiser", add_help=False)
+    commands = parser.add_subparsers(dest="command", parser_class=_Parser)
+    connect = commands.add_parser("connect", help="connect a URL, a file, a name or a DataFrame")
+    connect.add_argument("target")
+    connect.add_argument("--name", "-n")
+    commands.add_parser("connections", help="list connections")
+    use = commands.add_parser("use", help="make a connection the current one")
+    use.add_argument("name")
+    disconnect = commands.add_parser("disconnect", help="close a connection")
+    disconnect.add_argument("name")
+    schema = commands.add_parser("schema", help="tables and columns")
+    schema.add_argument("what", nargs="?", help="CONNECTION, TABLE or CONNECTION.TABLE")
+    commands.add_parser("snippets", help="saved queries")
+    commands.add_parser("history", help="queries run in this kernel")
+    sample = commands.add_parser("sample", help="load the sample retail tables into DuckDB")
+    sample.add_argument("--seed", type=int, default=7)
+    return parser
+
+
+@magics_class
+class AiserMagics(Magics):
+    @property
+    def session(self) -> Any:
+        from aiser_jupyter.sessions import get_session
+
+        return get_session()
+
+    @line_cell_magic
+    def sql(self, line: str, cell: str | None = None) -> Any:
+        """Run SQL on a connection; the cell's value is the result DataFrame.
+
+        %%sql [CONNECTION] [-o VAR] [--save NAME] [--no-execute] [--limit N]
+        """
+        if cell is None:
+            options, query = parse_sql_options(line, stop_at_sql=True)
+            first, _, after = query.partition(" ")
+            if after.strip() and first in self.session.connections and options.connection is None:
+                options.connection, query = first, after
+        else:
+            options, _ = parse_sql_options(line, stop_at_sql=False)
+            if len(options.rest) > 1:
+                raise UsageError(f"Unexpected {' '.join(options.rest[1:])!r}. Usage: {SQL_USAGE}")
+            if options.rest:
+                options.connection = options.rest[0]
+            query = cell
+        if not query.strip():
+            raise UsageError(f"No SQL to run. Usage: {SQL_USAGE}")
+        result = self.session.sql(
+            query,
+            connection=options.connection,
+            namespace=self.shell.user_ns,
+            limit=options.limit,
+            save=options.save,
+            execute=options.execute,
+        )
+        if result is None:
+            print(f"Saved snippet {options.save!r}." if options.save else "Not executed.")
+            return None
+        frame = result.df
+        if options.out:
+            self.shell.user_ns[options.out] = frame
+        return frame
+
+    @line_magic
+    def aiser(self, line: str) -> Any:
+        """Connections, schema, snippets and history. Usage: %aiser COMMAND (connect, connections,
+        use, disconnect, schema, snippets, history, sample)"""
+        args = _aiser_parser().parse_args(shlex.split(line))
+        session = self.session
+        if args.command in (None, "connections"):
+            return session.connections_frame()
+        if args.command == "connect":
+            target = self.shell.user_ns.get(args.target, args.target)
+            from aiser_jupyter.sources.targets import is_frame
+
+            if is_frame(target):
+                connection = session.connect(target, name=args.name or args.target)
+            else:
+                connection = session.connect(args.target, name=args.name)
+            print(f"Connected: {connection.name} ({connection.kind}) {connection.display_url}")
+            return None
+        if args.command == "use":
+            session.use(args.name)
+            return None
+        if args.command == "disconnect":
+            session.disconnect(args.name)
+            return None
+        if args.command == "schema":
+            name, _, table = (args.what or "").partition(".")
+            return session.schema(name or None, table or None)
+        if args.command == "snippets":
+            import pandas as pd
+
+            return pd.DataFrame(list(session.snippets.items()), columns=["name", "sql"])
+        if args.command == "history":
+            return session.history_frame()
+        if args.command == "sample":
+            connection = session.load_sample(args.seed)
+            print(f"Sample tables customers, products, orders are in {connection.name}.")
+            return None
+        raise UsageError(f"Unknown command {args.command!r}")
+
+
+def show_error(
+    shell: Any, etype: type, value: BaseException, tb: Any, tb_offset: Any = None
+) -> list[str]:
+    """Our errors are shown as one clear message, not a Python traceback."""
+    from aiser_jupyter.security.secrets import redact
+
+    return [f"\x1b[31m{etype.__name__}\x1b[0m: {redact(str(value))}"]
+
+
+def register(shell: Any) -> None:
+    shell.register_magics(AiserMagics)
+    shell.set_custom_exc((AiserError,), show_error)

@@ -1,0 +1,1 @@
+"""Keeping secrets out of sight, and (later) guards, policies and audit."""

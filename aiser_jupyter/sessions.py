@@ -1,0 +1,306 @@
+"""The one stateful object of a kernel: connections, the current one, snippets, settings, history.
+
+Magics, the Python API and (later) widgets and the sidebar are thin views over
+these methods, so each thing is done one way.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import ChainMap
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from aiser_jupyter.config import Settings
+from aiser_jupyter.errors import AiserError, ConnectionFailed, UnknownConnection
+from aiser_jupyter.result import Result
+from aiser_jupyter.security.secrets import redact
+from aiser_jupyter.sources import targets
+from aiser_jupyter.sources.connection import Connection
+from aiser_jupyter.sqltext.params import bind
+from aiser_jupyter.sqltext.snippets import Snippets
+from aiser_jupyter.sqltext.templates import has_template, render
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from aiser_jupyter.engines.duckdb import DuckDBEngine
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    """One query as it ran: secrets already redacted from its text and error."""
+
+    at: datetime
+    kind: str
+    connection: str
+    engine: str
+    sql: str
+    rows: int | None
+    elapsed: float
+    error: str | None = None
+
+
+class Session:
+    def __init__(self, settings: Settings | None = None):
+        self.settings = settings or Settings.load()
+        self.connections: dict[str, Connection] = {}
+        self.current: str | None = None
+        self.snippets = Snippets()
+        self.history: list[HistoryEntry] = []
+        self._frames = 0
+
+    # -- connections -------------------------------------------------------------
+
+    def connect(self, target: Any, name: str | None = None, **options: Any) -> Connection:
+        """Connect a database URL, a file or glob, a named connection, or a DataFrame."""
+        if is_frame := targets.is_frame(target):
+            connection = self._register_frame(target, name)
+        elif not isinstance(target, str | bytes) and not hasattr(target, "__fspath__"):
+            raise ConnectionFailed(
+                f"Cannot connect to a {type(target).__name__}: expected a database URL, "
+                "a file path, a connection name or a DataFrame"
+            )
+        else:
+            connection = self._connect_text(str(target), name, **options)
+        if not is_frame and connection.name != self.settings.default_connection:
+            self._replace(connection)
+        self.current = connection.name
+        return connection
+
+    def _connect_text(self, target: str, name: str | None, **options: Any) -> Connection:
+        if targets.is_url(target):
+            engine = targets.open_url(target, **options)
+            return Connection(name or targets.url_name(target), engine, target)
+        named = targets.resolve_named(target)
+        if named is not None:
+            url, extra = named
+            engine = targets.open_url(url, **{**extra, **options})
+            return Connection(name or target, engine, url)
+        return self._register_files(target, name)
+
+    def _replace(self, connection: Connection) -> None:
+        old = self.connections.get(connection.name)
+        if old is not None and old is not connection:
+            old.close()
+        self.connections[connection.name] = connection
+
+    def _register_files(self, pattern: str, name: str | None) -> Connection:
+        files = targets.matching_files(pattern)
+        suffix = targets.file_suffix(pattern)
+        table = name or targets.file_name(pattern)
+        duck = self.default_duckdb()
+        engine: DuckDBEngine = duck.engine  # type: ignore[assignment]
+        if suffix in targets.EXCEL_SUFFIXES:
+            import pandas as pd
+
+            frame = pd.concat([pd.read_excel(f) for f in files], ignore_index=True)
+            engine.con.register("frame_", frame)
+            engine.execute(f"CREATE OR REPLACE TABLE {quoted(table)} AS SELECT * FROM frame_")
+            engine.con.unregister("frame_")
+        else:
+            # Parquet stays where it is (a view reads only the columns a query needs);
+            # text formats are parsed once into a table.
+            kind = "VIEW" if suffix == ".parquet" else "TABLE"
+            select = targets.file_relation_sql(files, suffix)
+            engine.execute(f"CREATE OR REPLACE {kind} {quoted(table)} AS {select}")
+        duck.tables.append(table)
+        return duck
+
+    def _register_frame(self, frame: Any, name: str | None) -> Connection:
+        if name is None:
+            self._frames += 1
+            name = f"frame_{self._frames}"
+        if type(frame).__module__.startswith("polars"):
+            frame = frame.to_arrow()
+        duck = self.default_duckdb()
+        duck.engine.register(name, frame)  # type: ignore[attr-defined]
+        duck.tables.append(name)
+        return duck
+
+    def default_duckdb(self) -> Connection:
+        """The embedded DuckDB connection, opened on first use."""
+        name = self.settings.default_connection
+        connection = self.connections.get(name)
+        if connection is None:
+            from aiser_jupyter.engines.duckdb import DuckDBEngine
+
+            database = self.settings.duckdb_database
+            connection = Connection(name, DuckDBEngine(database), f"duckdb:///{database}")
+            self.connections[name] = connection
+        return connection
+
+    def connection(self, name: str | None = None) -> Connection:
+        """The connection called `name`, else the current one, else the default DuckDB."""
+        if name is None:
+            name = self.current or self.settings.default_connection
+        if name == self.settings.default_connection:
+            return self.default_duckdb()
+        try:
+            return self.connections[name]
+        except KeyError:
+            known = ", ".join(sorted(self.connections)) or "none yet"
+            raise UnknownConnection(f"No connection named {name!r} (known: {known})") from None
+
+    def use(self, name: str) -> Connection:
+        """Make `name` the connection queries use when they name none."""
+        connection = self.connection(name)
+        self.current = connection.name
+        return connection
+
+    def disconnect(self, name: str) -> None:
+        connection = self.connection(name)
+        connection.close()
+        del self.connections[connection.name]
+        if self.current == connection.name:
+            self.current = None
+
+    def connections_frame(self) -> pd.DataFrame:
+        import pandas as pd
+
+        rows = [
+            {
+                "name": c.name,
+                "kind": c.kind,
+                "url": c.display_url,
+                "current": c.name == (self.current or self.settings.default_connection),
+            }
+            for c in self.connections.values()
+        ]
+        return pd.DataFrame(rows, columns=["name", "kind", "url", "current"])
+
+    def schema(self, name: str | None = None, table: str | None = None) -> pd.DataFrame:
+        """Tables and columns with types; `name` is a connection, or a table of the current one."""
+        if table is None and name not in (
+            None,
+            *self.connections,
+            self.settings.default_connection,
+        ):
+            name, table = None, name
+        frame = self.connection(name).columns().to_pandas()
+        if table is not None:
+            frame = frame[frame["table"] == table].reset_index(drop=True)
+            if frame.empty:
+                raise UnknownConnection(f"No table named {table!r} in {self.connection(name).name}")
+        return frame
+
+    # -- queries -----------------------------------------------------------------
+
+    def sql(
+        self,
+        query: str,
+        connection: str | None = None,
+        params: Mapping[str, Any] | Sequence[Any] | None = None,
+        *,
+        namespace: Mapping[str, Any] | None = None,
+        limit: int | None = None,
+        save: str | None = None,
+        execute: bool = True,
+    ) -> Result | None:
+        """Run `query`; ``:name`` binds from `params` (or `namespace`), ``{{ }}`` renders from it.
+
+        `save` keeps the query as a snippet that later queries may use as a table;
+        with `execute` false nothing runs (and None is returned).
+        """
+        conn = self.connection(connection)
+        engine = conn.engine
+        notes: list[str] = []
+        started = time.perf_counter()
+        text = query
+        lookup: Mapping[str, Any] = namespace or {}
+        if isinstance(params, Mapping):
+            lookup = ChainMap(dict(params), lookup)
+        try:
+            if has_template(text):
+                text = render(text, lookup)
+                notes.append("{{ }} rendered into the text")
+            if save:
+                self.snippets.save(save, text, engine.dialect)
+                notes.append(f"saved as {save!r}")
+            if not execute:
+                return None
+            composed = self.snippets.compose(text, engine.dialect)
+            if params is None or isinstance(params, Mapping):
+                final, values = bind(composed, engine.dialect, lookup, engine.paramstyle)
+            else:
+                final, values = composed, list(params)
+            if limit is not None:
+                notes.append(f"first {limit:,} rows")
+            table = engine.execute(final, values, limit)
+        except AiserError as exc:
+            exc.args = (redact(str(exc)),)
+            self._record(conn, text, None, time.perf_counter() - started, error=str(exc))
+            raise
+        elapsed = time.perf_counter() - started
+        self._record(conn, text, table, elapsed)
+        return Result(
+            table,
+            sql=redact(text),
+            connection=conn.name,
+            elapsed=elapsed,
+            notes=notes,
+            display_rows=self.settings.display_rows,
+        )
+
+    def _record(
+        self, conn: Connection, sql: str, table: Any, elapsed: float, error: str | None = None
+    ) -> None:
+        self.history.append(
+            HistoryEntry(
+                at=datetime.now(),
+                kind="sql",
+                connection=conn.name,
+                engine=conn.kind,
+                sql=redact(sql),
+                rows=None if table is None else table.num_rows,
+                elapsed=elapsed,
+                error=error,
+            )
+        )
+
+    def history_frame(self) -> pd.DataFrame:
+        import pandas as pd
+
+        return pd.DataFrame(
+            [e.__dict__ for e in self.history], columns=list(HistoryEntry.__annotations__)
+        )
+
+    def load_sample(self, seed: int = 7) -> Connection:
+        """The sample retail business (customers, products, orders) as tables of DuckDB."""
+        from aiser_jupyter.sources.sample import retail_tables
+
+        duck = self.default_duckdb()
+        for table_name, table in retail_tables(seed).items():
+            duck.engine.con.register("sample_", table)  # type: ignore[attr-defined]
+            duck.engine.execute(
+                f"CREATE OR REPLACE TABLE {quoted(table_name)} AS SELECT * FROM sample_"
+            )
+            duck.engine.con.unregister("sample_")  # type: ignore[attr-defined]
+            duck.tables.append(table_name)
+        self.current = duck.name
+        return duck
+
+    def close(self) -> None:
+        for connection in self.connections.values():
+            connection.close()
+        self.connections.clear()
+        self.current = None
+
+
+def quoted(name: str) -> str:
+    from sqlglot import exp
+
+    return exp.to_identifier(name, quoted=True).sql(dialect="duckdb")
+
+
+_session: Session | None = None
+
+
+def get_session() -> Session:
+    """The kernel's Session, made on first use."""
+    global _session
+    if _session is None:
+        _session = Session()
+    return _session

@@ -1,0 +1,1 @@
+"""Data sources that notebooks and tests can load without external services."""
