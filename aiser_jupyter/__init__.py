@@ -48,11 +48,13 @@ def sql(
     connection: str | None = None,
     params: Mapping[str, Any] | Sequence[Any] | None = None,
     **options: Any,
-) -> Result:
-    """Run `query` on a connection (the current one by default) and return its Result."""
-    result = session().sql(query, connection=connection, params=params, **options)
-    assert result is not None
-    return result
+) -> Result | None:
+    """Run `query` on a connection (the current one by default) and return its Result.
+
+    Options as in `Session.sql`: ``limit``, ``save`` (keep as a snippet), ``execute``
+    (False only saves, and returns None), ``namespace`` (where ``:name`` values come from).
+    """
+    return session().sql(query, connection=connection, params=params, **options)
 
 
 def load_sample(seed: int = 7) -> Connection:

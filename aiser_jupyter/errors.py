@@ -6,6 +6,12 @@ from __future__ import annotations
 class AiserError(Exception):
     """Base of every error aiser-jupyter raises on purpose; shown without a traceback."""
 
+    def _render_traceback_(self) -> list[str]:
+        """What IPython shows instead of a traceback: the error's name and its message."""
+        from aiser_jupyter.security.secrets import redact
+
+        return [f"\x1b[0;31m{type(self).__name__}\x1b[0m: {redact(str(self))}"]
+
 
 class ConnectionFailed(AiserError):
     """A target could not be reached, parsed or found."""

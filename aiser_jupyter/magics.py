@@ -14,8 +14,6 @@ from typing import Any
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, line_magic, magics_class
 
-from aiser_jupyter.errors import AiserError
-
 
 @dataclass
 class SqlOptions:
@@ -187,15 +185,5 @@ class AiserMagics(Magics):
         raise UsageError(f"Unknown command {args.command!r}")
 
 
-def show_error(
-    shell: Any, etype: type, value: BaseException, tb: Any, tb_offset: Any = None
-) -> list[str]:
-    """Our errors are shown as one clear message, not a Python traceback."""
-    from aiser_jupyter.security.secrets import redact
-
-    return [f"\x1b[31m{etype.__name__}\x1b[0m: {redact(str(value))}"]
-
-
 def register(shell: Any) -> None:
     shell.register_magics(AiserMagics)
-    shell.set_custom_exc((AiserError,), show_error)

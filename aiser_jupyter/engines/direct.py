@@ -86,7 +86,7 @@ class PostgresEngine:
     def _run(self, sql: str, params: Params, limit: int | None) -> pa.Table | None:
         with self._conn.cursor() as cursor:
             cursor.execute(sql, params if params else None)
-            if cursor.description is None:
+            if not cursor.description:
                 return None
             if limit is None:
                 table = cursor.fetch_arrow_table()

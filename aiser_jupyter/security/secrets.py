@@ -54,7 +54,8 @@ def register_url(url: str) -> None:
 
 
 def redact_url(url: str) -> str:
-    """The URL with its password and secret query parameters shown as ``***``."""
+    """The URL with its password and secret query parameters shown as ``***`` (and remembered)."""
+    register_url(url)
     try:
         parts = urlsplit(url)
         password = parts.password

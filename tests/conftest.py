@@ -1,0 +1,71 @@
+"""Fixtures: a fresh Session per test, an IPython shell with the extension, a real PostgreSQL."""
+
+from __future__ import annotations
+
+import pytest
+
+import aiser_jupyter.sessions as sessions
+
+
+@pytest.fixture(autouse=True)
+def fresh_session(tmp_path, monkeypatch):
+    """Each test gets its own Session and its own empty ~/.aiser."""
+    monkeypatch.setenv("AISER_HOME", str(tmp_path / "aiser-home"))
+    monkeypatch.setattr(sessions, "_session", None)
+    yield
+    if sessions._session is not None:
+        sessions._session.close()
+
+
+@pytest.fixture
+def ip():
+    """A real IPython shell with ``%load_ext aiser_jupyter``, as a kernel would have."""
+    from IPython.core.interactiveshell import InteractiveShell
+
+    shell = InteractiveShell.instance()
+    shell.run_line_magic("load_ext", "aiser_jupyter")
+    shell.user_ns.clear()
+    shell.init_user_ns()
+    yield shell
+    shell.run_line_magic("reset", "-f")
+
+
+def run(shell, source: str):
+    """Run a cell; return its value, failing the test if the cell raised."""
+    result = shell.run_cell(source)
+    if result.error_in_exec is not None:
+        raise result.error_in_exec
+    if result.error_before_exec is not None:
+        raise result.error_before_exec
+    return result.result
+
+
+def run_failing(shell, source: str) -> BaseException:
+    """Run a cell that must fail; return the error it raised."""
+    result = shell.run_cell(source)
+    error = result.error_in_exec or result.error_before_exec
+    assert error is not None, f"cell did not fail: {source!r}"
+    return error
+
+
+@pytest.fixture(scope="session")
+def pg_server():
+    """A real PostgreSQL server on loopback for the whole test run."""
+    from tools.pgserver import PostgresServer
+
+    with PostgresServer() as server:
+        server.psql(
+            """
+            CREATE TABLE sales (id int PRIMARY KEY, region text, amount numeric(10,2), day date);
+            INSERT INTO sales
+            SELECT g, (ARRAY['North','South','East','West'])[1 + g % 4], g * 1.5,
+                   DATE '2024-01-01' + g
+            FROM generate_series(1, 1000) AS g;
+            """
+        )
+        yield server
+
+
+@pytest.fixture
+def pg_url(pg_server) -> str:
+    return pg_server.url
