@@ -38,13 +38,11 @@ def kernel_manager() -> Any:
     return KernelManager(kernel_name="python3", kernel_spec_manager=ThisPython())
 
 
-def run_notebook(path: Path, cwd: Path, data_dir: Path) -> Any:
-    """Execute the notebook at `path` in `cwd`, with ``AISER_SAMPLE_DIR=data_dir``."""
-    import nbformat
+def run_notebook(nb: Any, cwd: Path, data_dir: Path, name: str = "notebook") -> Any:
+    """Execute `nb` (in place, and return it) in `cwd`, with ``AISER_SAMPLE_DIR=data_dir``."""
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError
 
-    nb = nbformat.read(path, as_version=4)
     client = NotebookClient(
         nb,
         timeout=CELL_TIMEOUT,
@@ -56,7 +54,7 @@ def run_notebook(path: Path, cwd: Path, data_dir: Path) -> Any:
     try:
         client.execute(env=env)
     except CellExecutionError as exc:
-        raise NotebookFailed(f"{path.name}: a cell failed\n{exc}") from None
+        raise NotebookFailed(f"{name}: a cell failed\n{exc}") from None
     return nb
 
 
@@ -85,7 +83,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     write_retail(data_dir)
     print(f"Sample data written to {data_dir}")
     try:
-        nb = run_notebook(QUICKSTART, cwd=out, data_dir=data_dir)
+        nb = nbformat.read(QUICKSTART, as_version=4)
+        run_notebook(nb, cwd=out, data_dir=data_dir, name=QUICKSTART.name)
     except NotebookFailed as exc:
         print(f"demo: {exc}", file=sys.stderr)
         return 1

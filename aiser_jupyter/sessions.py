@@ -6,6 +6,7 @@ these methods, so each thing is done one way.
 
 from __future__ import annotations
 
+import os
 import time
 from collections import ChainMap
 from collections.abc import Mapping, Sequence
@@ -56,34 +57,41 @@ class Session:
 
     def connect(self, target: Any, name: str | None = None, **options: Any) -> Connection:
         """Connect a database URL, a file or glob, a named connection, or a DataFrame."""
-        if is_frame := targets.is_frame(target):
+        if targets.is_frame(target):
             connection = self._register_frame(target, name)
-        elif not isinstance(target, str | bytes) and not hasattr(target, "__fspath__"):
+        elif isinstance(target, str) or hasattr(target, "__fspath__"):
+            text = os.fspath(target)
+            named = None if targets.is_url(text) else targets.resolve_named(text)
+            if targets.is_url(text):
+                connection = Connection(
+                    name or targets.url_name(text), targets.open_url(text, **options), text
+                )
+            elif named is not None:
+                url, extra = named
+                engine = targets.open_url(url, **{**extra, **options})
+                connection = Connection(name or text, engine, url)
+            else:
+                connection = self._register_files(text, name)
+            self._replace(connection)
+        else:
             raise ConnectionFailed(
                 f"Cannot connect to a {type(target).__name__}: expected a database URL, "
                 "a file path, a connection name or a DataFrame"
             )
-        else:
-            connection = self._connect_text(str(target), name, **options)
-        if not is_frame and connection.name != self.settings.default_connection:
-            self._replace(connection)
         self.current = connection.name
         return connection
 
-    def _connect_text(self, target: str, name: str | None, **options: Any) -> Connection:
-        if targets.is_url(target):
-            engine = targets.open_url(target, **options)
-            return Connection(name or targets.url_name(target), engine, target)
-        named = targets.resolve_named(target)
-        if named is not None:
-            url, extra = named
-            engine = targets.open_url(url, **{**extra, **options})
-            return Connection(name or target, engine, url)
-        return self._register_files(target, name)
-
     def _replace(self, connection: Connection) -> None:
+        """Keep `connection` under its name, closing the one it replaces (re-run cells are tidy)."""
         old = self.connections.get(connection.name)
-        if old is not None and old is not connection:
+        if old is connection:
+            return
+        if connection.name == self.settings.default_connection and connection.kind != "duckdb":
+            connection.close()
+            raise ConnectionFailed(
+                f"{connection.name!r} is the embedded DuckDB connection's name: choose another"
+            )
+        if old is not None:
             old.close()
         self.connections[connection.name] = connection
 

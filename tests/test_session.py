@@ -206,3 +206,18 @@ def test_broken_connections_toml_names_the_file(tmp_path):
     (home / "connections.toml").write_text("[wh\nurl = 1\n")
     with pytest.raises(ConnectionFailed, match=r"connections\.toml"):
         aiser.connect("wh")
+
+
+def test_reconnecting_a_name_replaces_it(tmp_path):
+    aiser.connect(f"duckdb:///{tmp_path}/a.duckdb", name="db")
+    aiser.sql("CREATE TABLE marker AS SELECT 'a' AS v")
+    aiser.connect(f"duckdb:///{tmp_path}/b.duckdb", name="db")
+    assert list(aiser.session().connections) == ["db"]
+    with pytest.raises(QueryError, match="marker"):
+        aiser.sql("SELECT v FROM marker")
+
+
+def test_the_embedded_duckdb_name_is_reserved(tmp_path):
+    with pytest.raises(ConnectionFailed, match="embedded DuckDB"):
+        aiser.connect(f"sqlite:///{tmp_path}/x.db", name="duckdb")
+    assert aiser.sql("SELECT 1 AS v").connection == "duckdb"
