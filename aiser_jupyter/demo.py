@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -54,7 +55,8 @@ def run_notebook(nb: Any, cwd: Path, data_dir: Path, name: str = "notebook") -> 
     try:
         client.execute(env=env)
     except CellExecutionError as exc:
-        raise NotebookFailed(f"{name}: a cell failed\n{exc}") from None
+        message = re.sub(r"\x1b\[[0-9;]*m", "", str(exc))  # no terminal colours
+        raise NotebookFailed(f"{name}: a cell failed\n{message}") from None
     return nb
 
 

@@ -168,3 +168,10 @@ def test_sample_tables(ip):
     from aiser_jupyter.sources.sample import retail_tables
 
     assert frame["n"].tolist() == [retail_tables()["orders"].num_rows]
+
+
+def test_notebook_dataframes_are_tables_by_their_variable_name(ip):
+    run(ip, "import pandas as pd\nsales_df = pd.DataFrame({'v': [1, 2, 3]})")
+    assert run(ip, "%sql SELECT sum(v) AS s FROM sales_df")["s"].tolist() == [6]
+    run(ip, "sales_df = pd.DataFrame({'v': [10]})")
+    assert run(ip, "%sql SELECT sum(v) AS s FROM sales_df")["s"].tolist() == [10]

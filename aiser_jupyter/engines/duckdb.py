@@ -12,8 +12,12 @@ from aiser_jupyter.errors import QueryError, QueryInterrupted
 if TYPE_CHECKING:
     import pyarrow as pa
 
-OFFLINE_CONFIG = {"autoinstall_known_extensions": "false"}
-"""Never download an extension at run time: a missing one is a clear error, not a network call."""
+DEFAULT_CONFIG = {
+    # Never download an extension at run time: a missing one is a clear error, not a network call.
+    "autoinstall_known_extensions": "false",
+    # Find DataFrames by variable name in the notebook, not only in the calling function.
+    "python_scan_all_frames": "true",
+}
 
 
 INTERRUPTED = "Query interrupted; DuckDB stopped it."
@@ -27,7 +31,7 @@ class DuckDBEngine:
     def __init__(self, database: str = ":memory:", read_only: bool = False):
         self.database = database
         try:
-            self.con = duckdb.connect(database, read_only=read_only, config=dict(OFFLINE_CONFIG))
+            self.con = duckdb.connect(database, read_only=read_only, config=dict(DEFAULT_CONFIG))
         except duckdb.Error as exc:
             raise QueryError(f"Cannot open DuckDB database {database!r}: {exc}") from None
 

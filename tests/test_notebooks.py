@@ -1,0 +1,179 @@
+"""Every examples/*.ipynb runs top to bottom on the sample data, and the quickstart's numbers
+match sums computed here, independently, with hand-written DuckDB SQL over the Parquet files."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import nbformat
+import pytest
+
+from aiser_jupyter import demo
+from aiser_jupyter.sources.sample import PLANTED_ANOMALIES, write_retail
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = sorted((ROOT / "examples").glob("*.ipynb"))
+PROBE = "import sys; print(sys.executable)"  # appended in memory only, never to the file
+
+
+@pytest.fixture(scope="session")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    directory = tmp_path_factory.mktemp("sample")
+    write_retail(directory)
+    return directory
+
+
+@pytest.fixture(scope="session")
+def executed(
+    tmp_path_factory: pytest.TempPathFactory, data_dir: Path
+) -> Callable[[str], Any]:
+    """Run an example once per session (in its own temporary folder) and return the notebook."""
+    done: dict[str, Any] = {}
+
+    def run(name: str) -> Any:
+        if name not in done:
+            nb = nbformat.read(ROOT / "examples" / name, as_version=4)
+            nb.cells.append(nbformat.v4.new_code_cell(PROBE))
+            workdir = tmp_path_factory.mktemp(Path(name).stem)
+            done[name] = demo.run_notebook(nb, cwd=workdir, data_dir=data_dir, name=name)
+        return done[name]
+
+    return run
+
+
+@pytest.fixture(scope="session")
+def duck(data_dir: Path) -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect()
+    for table in ("orders", "customers", "products"):
+        path = str(data_dir / f"{table}.parquet").replace("'", "''")
+        con.execute(f"CREATE VIEW {table} AS SELECT * FROM read_parquet('{path}')")
+    return con
+
+
+def tagged(nb: Any, tag: str) -> Any:
+    (cell,) = [c for c in nb.cells if tag in c.metadata.get("tags", [])]
+    return cell
+
+
+def printed(cell: Any) -> str:
+    return "".join(o.text for o in cell.outputs if o.output_type == "stream")
+
+
+def table_rows(cell: Any) -> list[list[str]]:
+    """The rows of the DataFrame a cell displayed, split on whitespace, index dropped."""
+    (text,) = [o.data["text/plain"] for o in cell.outputs if o.output_type == "execute_result"]
+    return [line.split()[1:] for line in text.splitlines()[1:]]
+
+
+def test_examples_exist() -> None:
+    assert ROOT / "examples" / "quickstart.ipynb" in EXAMPLES
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
+def test_every_cell_runs(path: Path, executed: Callable[[str], Any]) -> None:
+    committed = nbformat.read(path, as_version=4)
+    nbformat.validate(committed)
+    assert all(not c.get("outputs") for c in committed.cells if c.cell_type == "code"), (
+        "commit notebooks with outputs cleared"
+    )
+    nb = executed(path.name)
+    errors = [o for c in nb.cells for o in c.get("outputs", []) if o.output_type == "error"]
+    assert errors == []
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert all(c.execution_count for c in code)
+    assert printed(code[-1]).strip() == sys.executable  # the kernel ran on this interpreter
+
+
+def test_monthly_revenue(executed: Callable[[str], Any], duck: duckdb.DuckDBPyConnection) -> None:
+    out = printed(tagged(executed("quickstart.ipynb"), "check-monthly"))
+    match = re.search(r"over (\d+) months: ([\d,]+\.\d\d)\n2024 vs 2023: ([+-]\d+\.\d)%", out)
+    assert match, out
+    months, total, growth = int(match[1]), float(match[2].replace(",", "")), float(match[3])
+    by_year = dict(
+        duck.sql(
+            "SELECT year(order_date), sum(revenue) FROM orders "
+            "WHERE status = 'completed' GROUP BY 1"
+        ).fetchall()
+    )
+    assert months == 24
+    # the notebook rounds each month to cents, then the print rounds the total
+    assert total == pytest.approx(by_year[2023] + by_year[2024], abs=0.005 * (months + 1))
+    assert growth == pytest.approx((by_year[2024] / by_year[2023] - 1) * 100, abs=0.05)
+
+
+def test_region_parameter(executed: Callable[[str], Any], duck: duckdb.DuckDBPyConnection) -> None:
+    rows = table_rows(tagged(executed("quickstart.ipynb"), "check-region"))
+    expected = duck.sql(
+        "SELECT p.category, count(*), sum(o.revenue) FROM orders o, products p "
+        "WHERE o.product_id = p.product_id AND o.status = 'completed' AND o.customer_id IN "
+        "(SELECT customer_id FROM customers WHERE region = 'West') "
+        "GROUP BY p.category ORDER BY 3 DESC"
+    ).fetchall()
+    assert [r[0] for r in rows] == [e[0] for e in expected]
+    for (_, orders, revenue), (_, want_orders, want_revenue) in zip(rows, expected, strict=True):
+        assert int(orders) == want_orders
+        assert float(revenue) == pytest.approx(want_revenue, abs=0.006)
+
+
+def test_snippet_as_table(executed: Callable[[str], Any], duck: duckdb.DuckDBPyConnection) -> None:
+    rows = table_rows(tagged(executed("quickstart.ipynb"), "check-snippet"))
+    expected = dict(
+        duck.sql(
+            "SELECT c.segment, count(DISTINCT o.customer_id) FROM orders o "
+            "JOIN customers c ON c.customer_id = o.customer_id "
+            "WHERE o.status = 'completed' AND o.order_date BETWEEN '2024-01-01' AND '2024-12-31' "
+            "GROUP BY 1"
+        ).fetchall()
+    )
+    assert {r[0]: int(r[1]) for r in rows} == expected
+
+
+def test_planted_anomalies_on_top(executed: Callable[[str], Any]) -> None:
+    rows = table_rows(tagged(executed("quickstart.ipynb"), "check-anomalies"))
+    assert len(rows) == 5  # --limit 5
+    assert {r[0] for r in rows[:4]} == {a.day.isoformat() for a in PLANTED_ANOMALIES}
+
+
+def test_demo_writes_html(tmp_path: Path, duck: duckdb.DuckDBPyConnection) -> None:
+    out = tmp_path / "site"
+    run = subprocess.run(
+        [sys.executable, "-m", "aiser_jupyter.demo", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+    )
+    assert run.returncode == 0, run.stderr
+    html = out / "quickstart.html"
+    assert str(html) in run.stdout.strip().splitlines()[-1]
+    assert sorted(p.name for p in (out / "data").iterdir()) == [
+        "customers.parquet",
+        "orders.parquet",
+        "products.parquet",
+    ]
+    (count,) = duck.sql("SELECT count(*) FROM orders").fetchone()
+    page = html.read_text(encoding="utf-8")
+    assert "Completed revenue over 24 months" in page
+    assert f"<td>{count}</td>" in page  # the %sql one-liner's count(*), as a table cell
+    nbformat.validate(nbformat.read(out / "quickstart.ipynb", as_version=4))
+
+
+def test_demo_fails_loudly_on_a_cell_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    broken = tmp_path / "broken.ipynb"
+    cells = ["%load_ext aiser_jupyter", "%%sql\nSELECT * FROM no_such_table", "print('unreached')"]
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells]),
+                   broken)
+    monkeypatch.setattr(demo, "QUICKSTART", broken)
+    assert demo.main(["--out", str(tmp_path / "out")]) == 1
+    err = capsys.readouterr().err
+    assert "broken.ipynb: a cell failed" in err
+    assert "no_such_table" in err
+    assert not (tmp_path / "out" / "quickstart.html").exists()
