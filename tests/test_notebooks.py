@@ -30,9 +30,7 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def executed(
-    tmp_path_factory: pytest.TempPathFactory, data_dir: Path
-) -> Callable[[str], Any]:
+def executed(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> Callable[[str], Any]:
     """Run an example once per session (in its own temporary folder) and return the notebook."""
     done: dict[str, Any] = {}
 
@@ -157,7 +155,7 @@ def test_demo_writes_html(tmp_path: Path, duck: duckdb.DuckDBPyConnection) -> No
         "orders.parquet",
         "products.parquet",
     ]
-    (count,) = duck.sql("SELECT count(*) FROM orders").fetchone()
+    ((count,),) = duck.sql("SELECT count(*) FROM orders").fetchall()
     page = html.read_text(encoding="utf-8")
     assert "Completed revenue over 24 months" in page
     assert f"<td>{count}</td>" in page  # the %sql one-liner's count(*), as a table cell
@@ -169,8 +167,9 @@ def test_demo_fails_loudly_on_a_cell_error(
 ) -> None:
     broken = tmp_path / "broken.ipynb"
     cells = ["%load_ext aiser_jupyter", "%%sql\nSELECT * FROM no_such_table", "print('unreached')"]
-    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells]),
-                   broken)
+    nbformat.write(
+        nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells]), broken
+    )
     monkeypatch.setattr(demo, "QUICKSTART", broken)
     assert demo.main(["--out", str(tmp_path / "out")]) == 1
     err = capsys.readouterr().err

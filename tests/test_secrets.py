@@ -18,6 +18,8 @@ def test_redact_url_hides_password_and_token_parameters():
     )
     assert shown == "postgresql://ann:***@db.example:5432/shop?sslmode=require&token=***"
     assert redact("failed for s3cr3t-pass and tkn-123") == "failed for *** and ***"
+    for plain in ("duckdb:///:memory:", "sqlite:////tmp/a.db", "postgresql://ann@db/shop"):
+        assert redact_url(plain) == plain
 
 
 def test_postgres_password_never_shown(ip, pg_server, capsys, caplog):

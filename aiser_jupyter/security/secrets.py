@@ -8,7 +8,7 @@ scrubbed of them. URLs are shown with their password replaced by ``***``.
 from __future__ import annotations
 
 import threading
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 MASK = "***"
 SECRET_KEYS = frozenset(
@@ -61,13 +61,13 @@ def redact_url(url: str) -> str:
         password = parts.password
     except ValueError:
         return redact(url)
-    netloc = parts.netloc
+    shown = url
     if password is not None:
-        userinfo, _, hostport = netloc.rpartition("@")
+        userinfo, _, hostport = parts.netloc.rpartition("@")
         user = userinfo.split(":", 1)[0]
-        netloc = f"{user}:{MASK}@{hostport}"
-    query = parts.query
-    if query:
-        pairs = parse_qsl(query, keep_blank_values=True)
+        shown = shown.replace(parts.netloc, f"{user}:{MASK}@{hostport}", 1)
+    if parts.query:
+        pairs = parse_qsl(parts.query, keep_blank_values=True)
         query = urlencode([(k, MASK if is_secret_key(k) else v) for k, v in pairs], safe="*")
-    return redact(urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment)))
+        shown = shown.replace(f"?{parts.query}", f"?{query}", 1)
+    return redact(shown)
