@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import threading
+
 import pytest
 
 import aiser_jupyter.sessions as sessions
@@ -46,6 +50,22 @@ def run_failing(shell, source: str) -> BaseException:
     error = result.error_in_exec or result.error_before_exec
     assert error is not None, f"cell did not fail: {source!r}"
     return error
+
+
+@pytest.fixture
+def interrupt_soon():
+    """Send this process SIGINT after a delay, as Jupyter's "interrupt kernel" does.
+
+    A kernel turns SIGINT into KeyboardInterrupt; a process started in the background
+    (as CI may start us) inherits SIGINT ignored, so the handler is put back here.
+    """
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    def arm(delay: float) -> None:
+        threading.Timer(delay, os.kill, (os.getpid(), signal.SIGINT)).start()
+
+    yield arm
+    signal.signal(signal.SIGINT, previous)
 
 
 @pytest.fixture(scope="session")

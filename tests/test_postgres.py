@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import threading
 import time
 
 import pyarrow as pa
@@ -89,9 +86,8 @@ def test_killed_connection_does_not_rerun_a_write(pg, pg_server):
     assert aiser.sql("SELECT count(*) AS n FROM writes").df["n"].tolist() == [0]
 
 
-def test_interrupt_cancels_the_server_query(pg):
-    timer = threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT))
-    timer.start()
+def test_interrupt_cancels_the_server_query(pg, interrupt_soon):
+    interrupt_soon(0.5)
     started = time.perf_counter()
     with pytest.raises(QueryInterrupted):
         aiser.sql("SELECT pg_sleep(20)")

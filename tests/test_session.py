@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
-import threading
 import time
 
 import duckdb
@@ -171,9 +168,8 @@ def test_a_snippet_must_be_one_query():
         aiser.sql("CREATE TABLE z (v INT)", save="z", execute=False)
 
 
-def test_interrupting_a_duckdb_query_stops_it():
-    timer = threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT))
-    timer.start()
+def test_interrupting_a_duckdb_query_stops_it(interrupt_soon):
+    interrupt_soon(0.5)
     started = time.perf_counter()
     with pytest.raises(QueryInterrupted):
         aiser.sql(
