@@ -19,10 +19,20 @@ if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
     from aiser_jupyter.result import Result
+    from aiser_jupyter.semantic.model import SemanticModel
     from aiser_jupyter.sessions import Session
     from aiser_jupyter.sources.connection import Connection
 
-__all__ = ["__version__", "connect", "load_ipython_extension", "load_sample", "session", "sql"]
+__all__ = [
+    "__version__",
+    "connect",
+    "load_ipython_extension",
+    "load_sample",
+    "model",
+    "query",
+    "session",
+    "sql",
+]
 
 
 def load_ipython_extension(shell: Any) -> None:
@@ -60,3 +70,26 @@ def sql(
 def load_sample(seed: int = 7) -> Connection:
     """Load the sample retail business (customers, products, orders) into the default DuckDB."""
     return session().load_sample(seed)
+
+
+def query(query: Mapping[str, Any] | str, connection: str | None = None) -> Result:
+    """Answer a Cube REST query (dict, JSON or YAML) through the loaded semantic model."""
+    return session().query(query, connection=connection)
+
+
+def model(source: Any = None) -> SemanticModel | None:
+    """Load a Cube data model (YAML file, folder or dict) into the Session; no argument: the
+    loaded one. ``aiser.model.auto(connection)`` drafts a model from a connection's tables."""
+    if source is None:
+        return session().model
+    return session().load_model(source)
+
+
+def _auto(
+    connection: str | None = None, tables: Sequence[str] | None = None, path: str | None = None
+) -> str:
+    """A starting Cube YAML model from a connection's schema (keys, joins, measures inferred)."""
+    return session().auto_model(connection, tables, path)
+
+
+model.auto = _auto  # type: ignore[attr-defined]

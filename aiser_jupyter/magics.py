@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from IPython.core.error import UsageError
-from IPython.core.magic import Magics, line_cell_magic, line_magic, magics_class
+from IPython.core.magic import Magics, cell_magic, line_cell_magic, line_magic, magics_class
 
 
 @dataclass
@@ -98,6 +98,21 @@ def _aiser_parser() -> _Parser:
     commands.add_parser("history", help="queries run in this kernel")
     sample = commands.add_parser("sample", help="load the sample retail tables into DuckDB")
     sample.add_argument("--seed", type=int, default=7)
+    model = commands.add_parser("model", help="show, load or draft the semantic model")
+    model.add_argument(
+        "action", nargs="?", choices=["show", "load", "auto", "meta"], default="show"
+    )
+    model.add_argument("path", nargs="?", help="load: a YAML file or folder; auto: output file")
+    model.add_argument("--connection", "-c")
+    model.add_argument("--tables", help="auto: comma-separated tables (default: all)")
+    return parser
+
+
+def _query_parser() -> _Parser:
+    parser = _Parser(prog="%%query", add_help=False)
+    parser.add_argument("connection", nargs="?")
+    parser.add_argument("-o", "--out")
+    parser.add_argument("--sql", action="store_true", help="show the SQL instead of running it")
     return parser
 
 
@@ -178,11 +193,50 @@ class AiserMagics(Magics):
             return pd.DataFrame(list(session.snippets.items()), columns=["name", "sql"])
         if args.command == "history":
             return session.history_frame()
+        if args.command == "model":
+            return self._model(args)
         if args.command == "sample":
             connection = session.load_sample(args.seed)
             print(f"Sample tables customers, products, orders are in {connection.name}.")
             return None
         raise UsageError(f"Unknown command {args.command!r}")
+
+    def _model(self, args: argparse.Namespace) -> Any:
+        session = self.session
+        if args.action == "load":
+            if not args.path:
+                raise UsageError("%aiser model load PATH")
+            model = session.load_model(args.path)
+            print(f"Loaded {len(model.cubes)} cubes and {len(model.views)} views from {args.path}")
+            return None
+        if args.action == "auto":
+            tables = args.tables.split(",") if args.tables else None
+            text = session.auto_model(args.connection, tables, args.path)
+            if args.path:
+                print(f"Wrote {args.path}: edit it, then %aiser model load {args.path}")
+                return None
+            print(text)
+            return None
+        if session.model is None:
+            raise UsageError("No semantic model loaded: %aiser model load PATH")
+        return session.model.meta() if args.action == "meta" else session.model.summary()
+
+    @cell_magic
+    def query(self, line: str, cell: str) -> Any:
+        """Answer a Cube REST query (JSON or YAML) through the semantic model.
+
+        %%query [CONNECTION] [-o VAR] [--sql]
+        """
+        args = _query_parser().parse_args(shlex.split(line))
+        if not cell.strip():
+            raise UsageError("%%query needs a query in the cell (JSON or YAML)")
+        if args.sql:
+            print(self.session.query_sql(cell, args.connection))
+            return None
+        frame = self.session.query(cell, args.connection).df
+        if args.out:
+            self.shell.user_ns[args.out] = frame
+        return frame
 
 
 def register(shell: Any) -> None:

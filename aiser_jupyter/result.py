@@ -25,6 +25,12 @@ class Result:
     elapsed: float
     notes: list[str] = field(default_factory=list)
     display_rows: int = 10
+    query: dict[str, Any] | None = None
+    """The semantic (Cube REST) query this answers, when it came from one."""
+    annotation: dict[str, Any] | None = None
+    """Titles, types and formats of the columns, in Cube's annotation shape."""
+    total: int | None = None
+    """Rows the query has without its limit, when ``total`` was asked for."""
     _df: pd.DataFrame | None = field(default=None, repr=False)
 
     @property

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from aiser_jupyter.engines.duckdb import DuckDBEngine
+    from aiser_jupyter.semantic.model import SemanticModel
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,7 @@ class Session:
         self.current: str | None = None
         self.snippets = Snippets()
         self.history: list[HistoryEntry] = []
+        self.model: SemanticModel | None = None
         self._frames = 0
 
     # -- connections -------------------------------------------------------------
@@ -213,60 +215,127 @@ class Session:
         with `execute` false nothing runs (and None is returned).
         """
         conn = self.connection(connection)
-        engine = conn.engine
+        dialect = conn.engine.dialect
         notes: list[str] = []
-        started = time.perf_counter()
-        text = query
         lookup: Mapping[str, Any] = namespace or {}
         if isinstance(params, Mapping):
             lookup = ChainMap(dict(params), lookup)
+        text = query
         try:
             if has_template(text):
                 text = render(text, lookup)
                 notes.append("{{ }} rendered into the text")
             if save:
-                self.snippets.save(save, text, engine.dialect)
+                self.snippets.save(save, text, dialect)
                 notes.append(f"saved as {save!r}")
-            if not execute:
-                return None
-            composed = self.snippets.compose(text, engine.dialect)
-            if params is None or isinstance(params, Mapping):
-                final, values = bind(composed, engine.dialect, lookup, engine.paramstyle)
-            else:
-                final, values = composed, list(params)
-            if limit is not None:
-                notes.append(f"first {limit:,} rows")
-            table = engine.execute(final, values, limit)
         except AiserError as exc:
             exc.args = (redact(str(exc)),)
-            self._record(conn, text, None, time.perf_counter() - started, error=str(exc))
             raise
-        elapsed = time.perf_counter() - started
-        self._record(conn, text, table, elapsed)
+        if not execute:
+            return None
+
+        def prepare() -> tuple[str, Any]:
+            composed = self.snippets.compose(text, dialect)
+            if params is None or isinstance(params, Mapping):
+                return bind(composed, dialect, lookup, conn.engine.paramstyle)
+            return composed, list(params)
+
+        if limit is not None:
+            notes.append(f"first {limit:,} rows")
+        return self._run(conn, "sql", text, prepare, limit, notes)
+
+    def _run(
+        self,
+        conn: Connection,
+        kind: str,
+        shown: str,
+        prepare: Any,
+        limit: int | None,
+        notes: list[str],
+    ) -> Result:
+        """Prepare and execute a statement; either way it goes into the history, secrets hidden."""
+        started = time.perf_counter()
+        table, error = None, None
+        try:
+            final, values = prepare()
+            table = conn.engine.execute(final, values, limit)
+        except AiserError as exc:
+            exc.args = (redact(str(exc)),)
+            error = str(exc)
+            raise
+        finally:
+            elapsed = time.perf_counter() - started
+            self.history.append(
+                HistoryEntry(
+                    at=datetime.now(),
+                    kind=kind,
+                    connection=conn.name,
+                    engine=conn.kind,
+                    sql=redact(shown),
+                    rows=None if table is None else table.num_rows,
+                    elapsed=elapsed,
+                    error=error,
+                )
+            )
         return Result(
             table,
-            sql=redact(text),
+            sql=redact(shown),
             connection=conn.name,
             elapsed=elapsed,
             notes=notes,
             display_rows=self.settings.display_rows,
         )
 
-    def _record(
-        self, conn: Connection, sql: str, table: Any, elapsed: float, error: str | None = None
-    ) -> None:
-        self.history.append(
-            HistoryEntry(
-                at=datetime.now(),
-                kind="sql",
-                connection=conn.name,
-                engine=conn.kind,
-                sql=redact(sql),
-                rows=None if table is None else table.num_rows,
-                elapsed=elapsed,
-                error=error,
+    # -- the semantic layer --------------------------------------------------------
+
+    def load_model(self, source: Any) -> SemanticModel:
+        """Load a Cube data model (a YAML file, a folder of them, or a dict) for `query`."""
+        from aiser_jupyter.semantic.model import SemanticModel
+
+        self.model = SemanticModel.load(source)
+        return self.model
+
+    def query_sql(self, query: Mapping[str, Any] | str, connection: str | None = None) -> str:
+        """The SQL `query` compiles to, in the dialect of the connection it would run on."""
+        return self._prepare_query(query, connection)[2]
+
+    def query(self, query: Mapping[str, Any] | str, connection: str | None = None) -> Result:
+        """Answer a Cube REST query (a dict, or its JSON/YAML text) through the loaded model."""
+        plan, conn, sql, total_sql = self._prepare_query(query, connection)
+        result = self._run(conn, "query", sql, lambda: (sql, None), None, ["semantic query"])
+        result.query, result.annotation = plan.raw, plan.annotation
+        if total_sql is not None:
+            counted = conn.engine.execute(total_sql)
+            result.total = int(counted.column(0)[0].as_py()) if counted is not None else None
+        return result
+
+    def _prepare_query(self, query: Mapping[str, Any] | str, connection: str | None) -> Any:
+        from aiser_jupyter.semantic.runner import prepare_query
+
+        if self.model is None:
+            raise UnknownConnection(
+                "No semantic model loaded: aiser.model(PATH) or %aiser model load PATH"
             )
-        )
+        plan = prepare_query(self.model, query)
+        conn = self.connection(connection or plan.data_source)
+        sql, total_sql = plan.sql(conn.engine.dialect)
+        return plan, conn, sql, total_sql
+
+    def auto_model(
+        self,
+        connection: str | None = None,
+        tables: Sequence[str] | None = None,
+        path: str | None = None,
+    ) -> str:
+        """A starting Cube YAML model of a connection's tables; written to `path` when given."""
+        from pathlib import Path
+
+        from aiser_jupyter.semantic.automodel import auto_model_yaml
+
+        text = auto_model_yaml(self.connection(connection), tables)
+        if path is not None:
+            Path(path).write_text(text, encoding="utf-8")
+        return text
 
     def history_frame(self) -> pd.DataFrame:
         import pandas as pd

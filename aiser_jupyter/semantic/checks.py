@@ -1,0 +1,125 @@
+"""Everything wrong with a model, found at load time: unknown references, cycles, missing keys."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from aiser_jupyter.semantic.loader import ModelError
+
+if TYPE_CHECKING:
+    from aiser_jupyter.semantic.model import Cube, Member, SemanticModel
+
+
+def _error(where: str, message: str, member: str) -> ModelError:
+    file, _, line = where.rpartition(":")
+    return ModelError(
+        message, file=file or None, line=int(line) if line.isdigit() else None, member=member
+    )
+
+
+def check_reference(model: SemanticModel, cube: Cube, path: tuple[str, ...]) -> None:
+    """A reference is ``CUBE``, a cube, a member of this cube, or ``cube.member``."""
+    if len(path) == 1:
+        (name,) = path
+        if name == "CUBE" or name in model.cubes or name in cube.members:
+            return
+        raise ValueError(f"unknown reference {{{name}}}: not a member of {cube.name} nor a cube")
+    if len(path) == 2:
+        owner = cube if path[0] == "CUBE" else model.cubes.get(path[0])
+        if owner is None:
+            raise ValueError(f"unknown cube in {{{'.'.join(path)}}}")
+        if path[1] not in owner.members:
+            raise ValueError(
+                f"unknown reference {{{'.'.join(path)}}}: {owner.name} has no member {path[1]!r}"
+            )
+        return
+    raise ValueError(f"cannot read the reference {{{'.'.join(path)}}}")
+
+
+def _member_refs(model: SemanticModel, member: Member) -> list[str]:
+    """Members that `member` refers to by name (full names), for cycle detection."""
+    cube = model.cubes[member.cube]
+    found = []
+    snippets = [s for s in (member.sql, *member.filters) if s is not None]
+    for snippet in snippets:
+        for path in snippet.refs:
+            if len(path) == 1 and path[0] in cube.members:
+                found.append(f"{cube.name}.{path[0]}")
+            elif len(path) == 2:
+                found.append(f"{cube.name if path[0] == 'CUBE' else path[0]}.{path[1]}")
+    return found
+
+
+def check(model: SemanticModel) -> None:
+    for cube in model.cubes.values():
+        for member in cube.members.values():
+            for snippet in (member.sql, *member.filters):
+                for path in snippet.refs if snippet else ():
+                    try:
+                        check_reference(model, cube, path)
+                    except ValueError as exc:
+                        raise _error(member.where, str(exc), member.full_name) from None
+        for join in cube.joins.values():
+            label = f"{cube.name} → {join.target}"
+            if join.target not in model.cubes:
+                raise _error(join.where, f"join to unknown cube {join.target!r}", label)
+            for path in join.sql.refs:
+                try:
+                    check_reference(model, cube, path)
+                except ValueError as exc:
+                    raise _error(join.where, str(exc), label) from None
+            for name in (cube.name, join.target):
+                if model.cubes[name].primary_key is None:
+                    raise _error(
+                        model.cubes[name].where,
+                        "a cube in a join needs a primary_key dimension, so that "
+                        "measures are not multiplied by the join",
+                        name,
+                    )
+    _check_member_cycles(model)
+    _check_join_cycles(model)
+
+
+def _check_member_cycles(model: SemanticModel) -> None:
+    state: dict[str, int] = {}
+
+    def visit(name: str, trail: tuple[str, ...]) -> None:
+        if state.get(name) == 2:
+            return
+        if state.get(name) == 1:
+            cycle = " → ".join((*trail[trail.index(name) :], name))
+            member = model.member(name)
+            raise _error(member.where, f"circular reference: {cycle}", name)
+        state[name] = 1
+        for ref in _member_refs(model, model.member(name)):
+            visit(ref, (*trail, name))
+        state[name] = 2
+
+    for cube in model.cubes.values():
+        for member in cube.members.values():
+            visit(member.full_name, ())
+
+
+def _check_join_cycles(model: SemanticModel) -> None:
+    """Two cubes joined both ways is fine; a loop through three or more makes paths ambiguous."""
+    edges = {frozenset((c.name, j.target)) for c in model.cubes.values() for j in c.joins.values()}
+    edges = {e for e in edges if len(e) == 2}
+    parent: dict[str, str] = {}
+
+    def root(name: str) -> str:
+        while parent.get(name, name) != name:
+            name = parent[name]
+        return name
+
+    for edge in sorted(edges, key=sorted):
+        a, b = sorted(edge)
+        ra, rb = root(a), root(b)
+        if ra == rb:
+            cube = model.cubes[a]
+            raise _error(
+                cube.where,
+                f"join cycle through {a} and {b}: there is more than one "
+                "join path between them; remove one join",
+                a,
+            )
+        parent[ra] = rb

@@ -1,0 +1,541 @@
+"""A Cube query compiled to one sqlglot SELECT, with numbers that stay right under joins.
+
+Measures of a cube that a join would multiply (its rows fan out over a
+``one_to_many`` join) are aggregated separately, on that cube's primary keys, and
+joined back on the query's dimensions, as Cube does. Everything else is one
+plain ``SELECT … GROUP BY``.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from datetime import datetime
+from typing import Any
+
+from sqlglot import exp
+
+from aiser_jupyter.semantic.filters import condition
+from aiser_jupyter.semantic.loader import ModelError
+from aiser_jupyter.semantic.model import Cube, Member, SemanticModel
+from aiser_jupyter.semantic.query import Query, QueryFormatError
+from aiser_jupyter.semantic.references import render
+
+INVERSE = {"one_to_many": "many_to_one", "many_to_one": "one_to_many", "one_to_one": "one_to_one"}
+AGGREGATES = {
+    "sum": exp.Sum,
+    "avg": exp.Avg,
+    "min": exp.Min,
+    "max": exp.Max,
+    "running_total": exp.Sum,
+}
+MAIN = ""
+"""The group of measures that no join multiplies."""
+
+
+def quoted(name: str) -> exp.Identifier:
+    return exp.to_identifier(name, quoted=True)
+
+
+class Compiler:
+    def __init__(
+        self, model: SemanticModel, query: Query, dialect: str, now: datetime | None = None
+    ):
+        self.model, self.query, self.dialect, self.now = model, query, dialect, now
+        self._dims: dict[str, exp.Expression] = {}
+
+    # -- member expressions --------------------------------------------------------
+
+    def _resolver(self, cube: Cube, measure_of=None):
+        def resolve(path: tuple[str, ...]) -> exp.Expression:
+            if path == ("CUBE",):
+                return quoted(cube.name)
+            if len(path) == 1 and path[0] not in cube.members:
+                return quoted(path[0])  # another cube's alias
+            owner = cube if len(path) == 1 or path[0] == "CUBE" else self.model.cubes[path[0]]
+            member = owner.members[path[-1]]
+            if member.kind == "measure":
+                if measure_of is None:
+                    raise ModelError(
+                        f"{member.full_name} is a measure; a dimension or join cannot refer to it",
+                        member=member.full_name,
+                    )
+                return measure_of(member)
+            return self.dimension(member)
+
+        return resolve
+
+    def dimension(self, member: Member) -> exp.Expression:
+        if member.full_name not in self._dims:
+            cube = self.model.cubes[member.cube]
+            if member.case is not None:
+                expression = self._case(cube, member)
+            else:
+                expression = render(member.sql, self._resolver(cube), cube.name, self.dialect)
+            self._dims[member.full_name] = expression
+        return self._dims[member.full_name].copy()
+
+    def _case(self, cube: Cube, member: Member) -> exp.Expression:
+        from aiser_jupyter.semantic.references import Snippet
+
+        def label(value: Any) -> exp.Expression:
+            if isinstance(value, dict) and "sql" in value:
+                return render(
+                    Snippet.scan(str(value["sql"])), self._resolver(cube), cube.name, self.dialect
+                )
+            return exp.Literal.string(str(value))
+
+        case = exp.Case()
+        for branch in member.case.get("when") or []:
+            test = render(
+                Snippet.scan(str(branch["sql"])), self._resolver(cube), cube.name, self.dialect
+            )
+            case = case.when(test, label(branch.get("label")))
+        otherwise = member.case.get("else")
+        if otherwise is not None:
+            case = case.else_(
+                label(otherwise.get("label") if isinstance(otherwise, dict) else otherwise)
+            )
+        return case
+
+    def filters_of(self, member: Member) -> exp.Expression | None:
+        cube = self.model.cubes[member.cube]
+        parts = [render(f, self._resolver(cube), cube.name, self.dialect) for f in member.filters]
+        return exp.and_(*parts) if parts else None
+
+    def aggregate(self, member: Member) -> exp.Expression:
+        """A leaf measure over the rows of its cube (measure filters inside the aggregate)."""
+        cube = self.model.cubes[member.cube]
+        value = (
+            render(member.sql, self._resolver(cube), cube.name, self.dialect)
+            if (member.sql)
+            else None
+        )
+        if not member.is_aggregate:
+            return value  # a number measure written over columns: it aggregates by itself
+        if value is None:  # count: Cube counts the primary key, so outer-joined gaps count 0
+            key = cube.primary_key
+            value = self.dimension(key) if key is not None else None
+        test = self.filters_of(member)
+        if test is not None:
+            value = exp.Case().when(test, value if value is not None else exp.Literal.number(1))
+        if member.type == "count":
+            return exp.Count(this=value if value is not None else exp.Star())
+        if member.type == "count_distinct" or (
+            member.type == "count_distinct_approx" and self.dialect == "postgres"
+        ):
+            return exp.Count(this=exp.Distinct(expressions=[value]))
+        if member.type == "count_distinct_approx":
+            return exp.ApproxDistinct(this=value)
+        return AGGREGATES[member.type](this=value)
+
+    def referenced(self, cube: Cube, path: tuple[str, ...]) -> Member | None:
+        """The member a reference path names, or None for a cube alias."""
+        owner = cube if len(path) == 1 or path[0] == "CUBE" else self.model.cubes[path[0]]
+        return owner.members.get(path[-1]) if path != ("CUBE",) else None
+
+    def is_leaf(self, member: Member) -> bool:
+        """Computed from rows (an aggregate, or a number measure over columns) vs from measures."""
+        if member.is_aggregate:
+            return True
+        cube = self.model.cubes[member.cube]
+        targets = [self.referenced(cube, path) for path in member.sql.refs]
+        return not targets or any(t is None or t.kind != "measure" for t in targets)
+
+    def measure(self, member: Member, leaf_of) -> exp.Expression:
+        """A measure's expression, with its leaves given by `leaf_of` (inline or a column)."""
+        if self.is_leaf(member):
+            expression = leaf_of(member)
+            if member.type == "running_total" and self.time_order is not None:
+                expression = exp.Window(
+                    this=exp.Sum(this=expression),
+                    partition_by=self.partition_by(),
+                    order=exp.Order(expressions=[self.time_order]),
+                )
+            return expression
+        cube = self.model.cubes[member.cube]
+        return render(
+            member.sql,
+            self._resolver(cube, lambda m: self.measure(m, leaf_of)),
+            cube.name,
+            self.dialect,
+        )
+
+    def leaves(self, member: Member) -> list[Member]:
+        if self.is_leaf(member):
+            return [member]
+        cube = self.model.cubes[member.cube]
+        return [
+            leaf for path in member.sql.refs for leaf in self.leaves(self.referenced(cube, path))
+        ]
+
+    # -- joins ---------------------------------------------------------------------
+
+    def table(self, cube: Cube) -> exp.Expression:
+        if cube.sql_table:
+            return exp.to_table(cube.sql_table, dialect=self.dialect).as_(quoted(cube.name))
+        import sqlglot
+
+        return exp.Subquery(
+            this=sqlglot.parse_one(cube.sql, read=self.dialect),
+            alias=exp.TableAlias(this=quoted(cube.name)),
+        )
+
+    def join_tree(self, needed: list[str]) -> tuple[str, list[tuple[str, str]]]:
+        """A root and the (parent, child) joins reaching every needed cube, as Cube picks them:
+        the first needed cube from which declared joins reach all the others."""
+        for root in needed:
+            parent: dict[str, str | None] = {root: None}
+            queue = deque([root])
+            while queue:
+                name = queue.popleft()
+                for target in self.model.cubes[name].joins:
+                    if target not in parent:
+                        parent[target] = name
+                        queue.append(target)
+            if all(n in parent for n in needed):
+                edges: list[tuple[str, str]] = []
+                for name in needed:
+                    path = []
+                    while parent[name] is not None:
+                        path.append((parent[name], name))
+                        name = parent[name]
+                    edges += [e for e in reversed(path) if e not in edges]
+                return root, edges
+        raise ModelError(
+            f"cannot join {', '.join(needed)}: no join path connects them "
+            "(declare a join between these cubes in the model)"
+        )
+
+    def multiplied(self, cube: str, edges: list[tuple[str, str]]) -> bool:
+        """Whether joining along `edges` repeats rows of `cube` (a one_to_many step away)."""
+        seen, stack = {cube}, [cube]
+        while stack:
+            here = stack.pop()
+            for parent, child in edges:
+                relationship = self.model.cubes[parent].joins[child].relationship
+                step = (
+                    (child, relationship)
+                    if parent == here
+                    else ((parent, INVERSE[relationship]) if child == here else None)
+                )
+                if step is None or step[0] in seen:
+                    continue
+                if step[1] == "one_to_many":
+                    return True
+                seen.add(step[0])
+                stack.append(step[0])
+        return False
+
+    def from_joins(self, root: str, edges: list[tuple[str, str]]) -> exp.Select:
+        select = exp.select().from_(self.table(self.model.cubes[root]))
+        for parent, child in edges:
+            cube = self.model.cubes[parent]
+            on = render(cube.joins[child].sql, self._resolver(cube), cube.name, self.dialect)
+            select = select.join(self.table(self.model.cubes[child]), on=on, join_type="left")
+        return select
+
+    # -- the query -----------------------------------------------------------------
+
+    def _members(self, names: list[str], kind: str) -> list[tuple[str, Member]]:
+        members = []
+        for name in names:
+            member = self.model.member(name)
+            if member.kind != kind:
+                raise QueryFormatError(f"{name} is a {member.kind}, not a {kind}")
+            members.append((name, member))
+        return members
+
+    def _filter_members(self, raw: Any) -> list[Member]:
+        if isinstance(raw, dict):
+            found = [
+                m
+                for key in ("and", "or")
+                for item in raw.get(key, [])
+                for m in self._filter_members(item)
+            ]
+            name = raw.get("member") or raw.get("dimension")
+            return found + ([self.model.member(name)] if name else [])
+        return [m for item in raw for m in self._filter_members(item)]
+
+    def _cubes_of(self, member: Member, into: list[str]) -> None:
+        """The cube of `member` and every cube its SQL reaches, in order of appearance."""
+        if member.cube not in into:
+            into.append(member.cube)
+        cube = self.model.cubes[member.cube]
+        for snippet in (member.sql, *member.filters):
+            for path in snippet.refs if snippet else ():
+                owner = cube if len(path) == 1 or path[0] == "CUBE" else self.model.cubes[path[0]]
+                if len(path) == 1 and path[0] in self.model.cubes and path[0] not in cube.members:
+                    if path[0] not in into:
+                        into.append(path[0])
+                elif path[-1] in owner.members:
+                    self._cubes_of(owner.members[path[-1]], into)
+
+    def compile(self, *, for_total: bool = False) -> exp.Select:
+        q = self.query
+        dimensions = self._members(q.dimensions, "dimension")
+        measures = self._members(q.measures, "measure")
+        times = [(td, self.model.member(td.dimension)) for td in q.time_dimensions]
+        outputs: list[tuple[str, exp.Expression]] = [(n, self.dimension(m)) for n, m in dimensions]
+        where: list[exp.Expression] = []
+        for td, member in times:
+            if member.type != "time":
+                raise QueryFormatError(f"{td.dimension} is not a time dimension")
+            if td.granularity:
+                outputs.append(
+                    (
+                        td.alias,
+                        exp.TimestampTrunc(
+                            this=self.dimension(member), unit=exp.var(td.granularity.upper())
+                        ),
+                    )
+                )
+            if td.date_range is not None:
+                where.append(
+                    condition(
+                        {
+                            "member": td.dimension,
+                            "operator": "inDateRange",
+                            "values": td.date_range
+                            if isinstance(td.date_range, list)
+                            else [td.date_range],
+                        },
+                        lambda name: (self.dimension(self.model.member(name)), "time", False),
+                        self._measure_filter,
+                        now=self.now,
+                        timezone=q.timezone,
+                    )[0]
+                )
+        segments = [self.model.member(s) for s in q.segments]
+        for segment in segments:
+            if segment.kind != "segment":
+                raise QueryFormatError(f"{segment.full_name} is not a segment")
+            cube = self.model.cubes[segment.cube]
+            where.append(render(segment.sql, self._resolver(cube), cube.name, self.dialect))
+
+        filter_members = self._filter_members(q.filters)
+        having_measures = [m for m in filter_members if m.kind == "measure"]
+        leaves: list[Member] = []
+        for member in [m for _, m in measures] + having_measures:
+            leaves += [leaf for leaf in self.leaves(member) if leaf not in leaves]
+        needed: list[str] = []
+        for member in [
+            *leaves,
+            *(m for _, m in dimensions),
+            *(m for _, m in times),
+            *filter_members,
+            *segments,
+        ]:
+            self._cubes_of(member, needed)
+        if not needed:
+            raise QueryFormatError("a query needs at least one measure or dimension")
+        root, edges = self.join_tree(needed)
+        groups: dict[str, list[Member]] = {}
+        for leaf in leaves:
+            key = leaf.cube if (edges and self.multiplied(leaf.cube, edges)) else MAIN
+            groups.setdefault(key, []).append(leaf)
+        single = not q.ungrouped and set(groups) <= {MAIN}
+        if q.ungrouped:
+            select = self._ungrouped(root, edges, outputs, measures, where)
+        elif single:
+            select = self._single(root, edges, outputs, measures, where)
+        else:
+            select = self._keyed(root, edges, outputs, measures, where, groups)
+        if for_total:
+            return exp.select(exp.Count(this=exp.Star()).as_("total")).from_(select.subquery("q"))
+        select = select.order_by(*self._order(outputs, measures))
+        if q.limit is not None:
+            select = select.limit(q.limit)
+        if q.offset:
+            select = select.offset(q.offset)
+        return select
+
+    def _measure_filter(self, name: str) -> exp.Expression:
+        member = self.model.member(name)
+        return self.filters_of(member) or exp.true()
+
+    def _having(self, leaf_of) -> list[exp.Expression]:
+        """Conditions of the query's filters: (where-side, having-side) by what they touch."""
+
+        def lookup(name: str) -> tuple[exp.Expression, str, bool]:
+            member = self.model.member(name)
+            if member.kind == "measure":
+                return self.measure(member, leaf_of), "number", True
+            return self.dimension(member), member.type, False
+
+        return [
+            condition(f, lookup, self._measure_filter, now=self.now, timezone=self.query.timezone)
+            for f in self.query.filters
+        ]
+
+    def _single(self, root, edges, outputs, measures, where) -> exp.Select:
+        self.time_order, self.partition = self._window_keys(outputs)
+        select = self.from_joins(root, edges)
+        for alias, expression in outputs:
+            select = select.select(exp.alias_(expression, quoted(alias)))
+        for name, member in measures:
+            select = select.select(exp.alias_(self.measure(member, self.aggregate), quoted(name)))
+        conditions = self._having(self.aggregate)
+        where = where + [c for c, is_measure in conditions if not is_measure]
+        having = [c for c, is_measure in conditions if is_measure]
+        if where:
+            select = select.where(exp.and_(*where))
+        if outputs and measures:
+            select = select.group_by(*[expression.copy() for _, expression in outputs])
+        elif outputs:
+            select = select.distinct()
+        if having:
+            select = select.having(exp.and_(*having))
+        return select
+
+    def _ungrouped(self, root, edges, outputs, measures, where) -> exp.Select:
+        def row_value(member: Member) -> exp.Expression:
+            cube = self.model.cubes[member.cube]
+            if member.sql is None:
+                return exp.Literal.number(1)
+            return render(member.sql, self._resolver(cube), cube.name, self.dialect)
+
+        self.time_order, self.partition = None, []
+        select = self.from_joins(root, edges)
+        for alias, expression in outputs:
+            select = select.select(exp.alias_(expression, quoted(alias)))
+        for name, member in measures:
+            select = select.select(exp.alias_(self.measure(member, row_value), quoted(name)))
+        conditions = self._having(row_value)
+        where = where + [c for c, _ in conditions]
+        return select.where(exp.and_(*where)) if where else select
+
+    def _keyed(self, root, edges, outputs, measures, where, groups) -> exp.Select:
+        """Each multiplied cube aggregated on its primary keys, then joined on the dimensions."""
+        dims = [(f"d{i}", expression) for i, (_, expression) in enumerate(outputs)]
+        conditions = [(c, m) for c, m in self._having(self.aggregate)]
+        row_where = where + [c for c, is_measure in conditions if not is_measure]
+        columns: dict[str, tuple[str, str]] = {}
+        ctes: list[tuple[str, exp.Select]] = []
+        for index, (key, leaves) in enumerate(groups.items()):
+            name = f"q{index}"
+            if key == MAIN:
+                group = self.from_joins(root, edges)
+                group = group.select(*[exp.alias_(e.copy(), d) for d, e in dims])
+                if row_where:
+                    group = group.where(exp.and_(*[c.copy() for c in row_where]))
+                group_by = [e.copy() for _, e in dims]
+            else:
+                cube = self.model.cubes[key]
+                keys = self.from_joins(root, edges).distinct()
+                keys = keys.select(
+                    *[exp.alias_(e.copy(), d) for d, e in dims],
+                    exp.alias_(self.dimension(cube.primary_key), "__pk"),
+                )
+                if row_where:
+                    keys = keys.where(exp.and_(*[c.copy() for c in row_where]))
+                on = exp.EQ(
+                    this=exp.column("__pk", "keys"), expression=self.dimension(cube.primary_key)
+                )
+                group = (
+                    exp.select(*[exp.column(d, "keys").as_(d) for d, _ in dims])
+                    .from_(keys.subquery("keys"))
+                    .join(self.table(cube), on=on, join_type="left")
+                )
+                group_by = [exp.column(d, "keys") for d, _ in dims]
+            for leaf in leaves:
+                column = f"m{len(columns)}"
+                columns[leaf.full_name] = (name, column)
+                group = group.select(exp.alias_(self.aggregate(leaf), column))
+            if group_by:
+                group = group.group_by(*group_by)
+            ctes.append((name, group))
+
+        def leaf_column(member: Member) -> exp.Expression:
+            cte, column = columns[member.full_name]
+            return exp.column(column, cte)
+
+        if dims:
+            union = None
+            for name, _ in ctes:
+                part = exp.select(*[exp.column(d) for d, _ in dims]).from_(name)
+                union = part if union is None else exp.union(union, part, distinct=True)
+            select = exp.select(
+                *[
+                    exp.column(d, "keys").as_(quoted(alias))
+                    for (d, _), (alias, _) in zip(dims, outputs, strict=True)
+                ]
+            ).from_("keys")
+            for name, _ in ctes:
+                on = exp.and_(
+                    *[
+                        exp.NullSafeEQ(this=exp.column(d, "keys"), expression=exp.column(d, name))
+                        for d, _ in dims
+                    ]
+                )
+                select = select.join(name, on=on, join_type="left")
+            ctes.append(("keys", union))
+        else:
+            select = exp.select().from_(ctes[0][0])
+            for name, _ in ctes[1:]:
+                select = select.join(name, join_type="cross")
+        for name, group in ctes:
+            select = select.with_(name, as_=group)
+        keyed_outputs = [
+            (alias, exp.column(d, "keys")) for (d, _), (alias, _) in zip(dims, outputs, strict=True)
+        ]
+        self.time_order, self.partition = self._window_keys(keyed_outputs)
+        for name, member in measures:
+            select = select.select(exp.alias_(self.measure(member, leaf_column), quoted(name)))
+        having = [c for c, is_measure in self._having(leaf_column) if is_measure]
+        if having:
+            select = select.where(exp.and_(*having))
+        return select
+
+    def _window_keys(self, outputs) -> tuple[exp.Expression | None, list]:
+        """For running totals: the first time dimension with a granularity, and the other dims."""
+        granular = {td.alias for td in self.query.time_dimensions if td.granularity}
+        time = next((e for alias, e in outputs if alias in granular), None)
+        others = [e.copy() for alias, e in outputs if alias not in granular]
+        return (time.copy() if time is not None else None), others
+
+    def partition_by(self) -> list[exp.Expression]:
+        return [e.copy() for e in self.partition]
+
+    def _order(self, outputs, measures) -> list[exp.Ordered]:
+        aliases = [alias for alias, _ in outputs] + [name for name, _ in measures]
+        order = self.query.order
+        if not order:
+            granular = [td.alias for td in self.query.time_dimensions if td.granularity]
+            if granular:
+                order = [(granular[0], False)]
+            elif measures:
+                order = [(measures[0][0], True)]
+            elif outputs:
+                order = [(outputs[0][0], False)]
+        ordered = []
+        for name, descending in order:
+            alias = (
+                name
+                if name in aliases
+                else next(
+                    (
+                        td.alias
+                        for td in self.query.time_dimensions
+                        if td.dimension == name and td.granularity
+                    ),
+                    None,
+                )
+            )
+            if alias is None:
+                raise QueryFormatError(f"cannot order by {name}: it is not in the query")
+            ordered.append(exp.Ordered(this=exp.column(quoted(alias)), desc=descending))
+        return ordered
+
+
+def compile_query(
+    model: SemanticModel,
+    raw: dict[str, Any],
+    dialect: str = "duckdb",
+    now: datetime | None = None,
+    *,
+    for_total: bool = False,
+) -> exp.Select:
+    """The sqlglot SELECT answering a Cube REST query on `model`."""
+    query = raw if isinstance(raw, Query) else Query.parse(raw)
+    return Compiler(model, query, dialect, now).compile(for_total=for_total)

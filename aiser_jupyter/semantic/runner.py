@@ -1,0 +1,87 @@
+"""From a Cube query (dict or text) to what the Session runs: SQL, where, and column annotations."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from aiser_jupyter.semantic.compiler import compile_query
+from aiser_jupyter.semantic.loader import ModelError, read_yaml
+from aiser_jupyter.semantic.model import SemanticModel
+from aiser_jupyter.semantic.query import Query
+
+
+@dataclass
+class PreparedQuery:
+    model: SemanticModel
+    raw: dict[str, Any]
+    query: Query
+    data_source: str | None
+    annotation: dict[str, Any]
+
+    def sql(self, dialect: str) -> tuple[str, str | None]:
+        """The query's SQL, and the SQL counting its rows without limit when ``total`` is set."""
+        text = compile_query(self.model, self.query, dialect).sql(dialect=dialect, pretty=True)
+        total = None
+        if self.query.total:
+            total = compile_query(self.model, self.query, dialect, for_total=True).sql(
+                dialect=dialect
+            )
+        return text, total
+
+
+def parse_text(text: str) -> dict[str, Any]:
+    """A query written as JSON or YAML (JSON is YAML), as in a ``%%query`` cell."""
+    data = read_yaml(text, "query")
+    return _strip(data)
+
+
+def _strip(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _strip(v) for k, v in value.items() if not str(k).startswith("__")}
+    if isinstance(value, list):
+        return [_strip(v) for v in value]
+    return value
+
+
+def prepare_query(model: SemanticModel, raw: Mapping[str, Any] | str) -> PreparedQuery:
+    data = parse_text(raw) if isinstance(raw, str) else dict(raw)
+    query = Query.parse(data)
+    names = [*query.measures, *query.dimensions, *(t.dimension for t in query.time_dimensions)]
+    sources = {model.cubes[model.member(n).cube].data_source for n in names} - {None}
+    if len(sources) > 1:
+        raise ModelError(
+            f"this query spans data sources {sorted(sources)}; federating them is not supported yet"
+        )
+    return PreparedQuery(model, data, query, next(iter(sources), None), annotation(model, query))
+
+
+def annotation(model: SemanticModel, query: Query) -> dict[str, Any]:
+    """Cube's ``annotation``: title, short title, type and format of every result column."""
+
+    def describe(name: str) -> dict[str, Any]:
+        member = model.member(name)
+        owner = model.views.get(name.split(".")[0]) or model.cubes[member.cube]
+        return {
+            k: v
+            for k, v in {
+                "title": f"{owner.title} {member.title}",
+                "shortTitle": member.title,
+                "type": "number"
+                if member.kind == "measure" and member.type not in ("string", "time", "boolean")
+                else member.type,
+                "format": member.format,
+                "meta": member.meta or None,
+            }.items()
+            if v is not None
+        }
+
+    return {
+        "measures": {n: describe(n) for n in query.measures},
+        "dimensions": {n: describe(n) for n in query.dimensions},
+        "segments": {n: describe(n) for n in query.segments},
+        "timeDimensions": {
+            t.alias: describe(t.dimension) for t in query.time_dimensions if t.granularity
+        },
+    }
