@@ -97,6 +97,15 @@ class Compiler:
             )
         return case
 
+    def local_time(self, member: Member) -> exp.Expression:
+        """A time dimension as a plain timestamp in the query's timezone (dates and timestamps
+        with a zone alike), so every engine truncates it the same way."""
+        value = self.dimension(member)
+        if self.query.timezone.upper() == "UTC":
+            return exp.cast(value, exp.DataType.build("timestamp"))
+        zoned = exp.cast(value, exp.DataType.build("timestamptz"))
+        return exp.AtTimeZone(this=zoned, zone=exp.Literal.string(self.query.timezone))
+
     def filters_of(self, member: Member) -> exp.Expression | None:
         cube = self.model.cubes[member.cube]
         parts = [render(f, self._resolver(cube), cube.name, self.dialect) for f in member.filters]
@@ -286,7 +295,7 @@ class Compiler:
                     (
                         td.alias,
                         exp.TimestampTrunc(
-                            this=self.dimension(member), unit=exp.var(td.granularity.upper())
+                            this=self.local_time(member), unit=exp.var(td.granularity.upper())
                         ),
                     )
                 )

@@ -12,6 +12,8 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from aiser_jupyter.errors import AiserError
+
 __all__ = ["GRANULARITIES", "DateRangeError", "check_granularity", "compare_ranges", "date_range"]
 
 GRANULARITIES: tuple[str, ...] = (
@@ -35,7 +37,7 @@ _EXAMPLES = (
 )
 
 
-class DateRangeError(ValueError):
+class DateRangeError(AiserError, ValueError):
     """A dateRange, compareDateRange or granularity that cannot be understood."""
 
 
