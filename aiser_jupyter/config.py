@@ -45,6 +45,9 @@ class Settings:
     """The connection a query uses when none is named and none was made current."""
     duckdb_database: str = ":memory:"
     """Where the default DuckDB connection keeps its data."""
+    preaggregation_cache: str = ":memory:"
+    """Where rollups are materialised (a DuckDB file keeps them across kernels; one kernel
+    at a time can open it)."""
 
     @classmethod
     def load(cls) -> Settings:

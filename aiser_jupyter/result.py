@@ -31,6 +31,8 @@ class Result:
     """Titles, types and formats of the columns, in Cube's annotation shape."""
     total: int | None = None
     """Rows the query has without its limit, when ``total`` was asked for."""
+    pre_aggregation: str | None = None
+    """The rollup (``cube.name``) that answered a semantic query, if one did."""
     _df: pd.DataFrame | None = field(default=None, repr=False)
 
     @property

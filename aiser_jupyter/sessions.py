@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 
     from aiser_jupyter.engines.duckdb import DuckDBEngine
     from aiser_jupyter.semantic.model import SemanticModel
+    from aiser_jupyter.semantic.preagg import PreAggregationStore, Rollup
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,8 @@ class Session:
         self.snippets = Snippets()
         self.history: list[HistoryEntry] = []
         self.model: SemanticModel | None = None
+        self._rollups: list[Rollup] = []
+        self._preaggregations: PreAggregationStore | None = None
         self._frames = 0
 
     # -- connections -------------------------------------------------------------
@@ -291,23 +294,63 @@ class Session:
     def load_model(self, source: Any) -> SemanticModel:
         """Load a Cube data model (a YAML file, a folder of them, or a dict) for `query`."""
         from aiser_jupyter.semantic.model import SemanticModel
+        from aiser_jupyter.semantic.preagg import rollups
 
-        self.model = SemanticModel.load(source)
-        return self.model
+        model = SemanticModel.load(source)
+        self._rollups = rollups(model)
+        self.model = model
+        return model
 
     def query_sql(self, query: Mapping[str, Any] | str, connection: str | None = None) -> str:
         """The SQL `query` compiles to, in the dialect of the connection it would run on."""
         return self._prepare_query(query, connection)[2]
 
     def query(self, query: Mapping[str, Any] | str, connection: str | None = None) -> Result:
-        """Answer a Cube REST query (a dict, or its JSON/YAML text) through the loaded model."""
+        """Answer a Cube REST query (a dict, or its JSON/YAML text) through the loaded model.
+
+        When a rollup pre-aggregation gives the same numbers, it answers instead of the raw
+        tables, and the Result says so.
+        """
+        from aiser_jupyter.semantic.preagg import RollupCompiler, matches
+
         plan, conn, sql, total_sql = self._prepare_query(query, connection)
-        result = self._run(conn, "query", sql, lambda: (sql, None), None, ["semantic query"])
+        rollup = next((r for r in self._rollups if matches(self.model, plan.query, r)), None)
+        notes = ["semantic query"]
+        if rollup is not None:
+            store = self.preaggregations()
+            table = store.ensure(self.model, rollup, conn)
+            compiled = RollupCompiler(self.model, plan.query, rollup, table)
+            sql = compiled.compile().sql(dialect="duckdb", pretty=True)
+            total_sql = compiled.compile(for_total=True).sql("duckdb") if total_sql else None
+            conn = store.connection
+            notes.append(f"pre-aggregation {rollup.full_name}")
+        result = self._run(conn, "query", sql, lambda: (sql, None), None, notes)
         result.query, result.annotation = plan.raw, plan.annotation
+        result.pre_aggregation = rollup.full_name if rollup is not None else None
         if total_sql is not None:
             counted = conn.engine.execute(total_sql)
             result.total = int(counted.column(0)[0].as_py()) if counted is not None else None
         return result
+
+    def preaggregations(self) -> PreAggregationStore:
+        """The local DuckDB that holds rollup tables (opened on first use)."""
+        if self._preaggregations is None:
+            from aiser_jupyter.semantic.preagg import PreAggregationStore
+
+            self._preaggregations = PreAggregationStore(self.settings.preaggregation_cache)
+        return self._preaggregations
+
+    def refresh_pre_aggregations(self, force: bool = True) -> list[str]:
+        """Build (or rebuild) every rollup of the model now; their names."""
+        if self.model is None:
+            raise UnknownConnection("No semantic model loaded")
+        built = []
+        for rollup in self._rollups:
+            if rollup.kind == "rollup":
+                source = self.connection(self.model.cubes[rollup.cube].data_source)
+                self.preaggregations().ensure(self.model, rollup, source, force=force)
+                built.append(rollup.full_name)
+        return built
 
     def _prepare_query(self, query: Mapping[str, Any] | str, connection: str | None) -> Any:
         from aiser_jupyter.semantic.runner import prepare_query

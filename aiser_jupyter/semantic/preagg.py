@@ -1,0 +1,375 @@
+"""Pre-aggregations: rollups materialised in a local DuckDB cache, and queries answered from them.
+
+A rollup stores, per its dimensions and time grain, the parts each measure can be
+re-aggregated from (a sum, a count, a min, a max; an average as sum and count).
+A query is answered from a rollup only when that gives the same numbers as the
+raw data: its members are in the rollup, its grain is the rollup's or coarser
+(non-additive measures need the exact grain), and its date range falls on the
+rollup's grain boundaries.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from sqlglot import exp
+
+from aiser_jupyter.semantic.compiler import Compiler, quoted
+from aiser_jupyter.semantic.dates import DateRangeError, date_range
+from aiser_jupyter.semantic.loader import ModelError
+from aiser_jupyter.semantic.model import Member, SemanticModel
+from aiser_jupyter.semantic.query import Query, TimeDimension
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+ROLLS_UP_TO = {
+    "second": {"second", "minute", "hour", "day", "week", "month", "quarter", "year"},
+    "minute": {"minute", "hour", "day", "week", "month", "quarter", "year"},
+    "hour": {"hour", "day", "week", "month", "quarter", "year"},
+    "day": {"day", "week", "month", "quarter", "year"},
+    "week": {"week"},
+    "month": {"month", "quarter", "year"},
+    "quarter": {"quarter", "year"},
+    "year": {"year"},
+}
+"""Which query grains a rollup grain can be re-aggregated to (weeks do not fit in months)."""
+PARTS = {
+    "count": [("", "SUM")],
+    "sum": [("", "SUM")],
+    "running_total": [("", "SUM")],
+    "min": [("", "MIN")],
+    "max": [("", "MAX")],
+    "avg": [("__sum", "SUM"), ("__count", "SUM")],
+}
+"""Stored parts of each measure type and how each part re-aggregates; others need exact grain."""
+REFRESH_CHECK_SECONDS = 10.0
+"""A refresh key's SQL runs at most this often, so a hit stays a cheap local query."""
+DEFAULT_EVERY = timedelta(hours=1)
+"""Without a refresh_key, a rollup is rebuilt when it is an hour old (and when its definition
+changes)."""
+UNITS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400, "week": 604800}
+
+
+@dataclass
+class Rollup:
+    cube: str
+    name: str
+    measures: list[str]
+    dimensions: list[str]
+    time_dimension: str | None
+    granularity: str | None
+    partition_granularity: str | None
+    refresh_every: timedelta | None
+    refresh_sql: str | None
+    kind: str = "rollup"
+    checked_at: float = field(default=0.0, repr=False)
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.cube}.{self.name}"
+
+    @property
+    def table(self) -> str:
+        return f"{self.cube}__{self.name}"
+
+
+def _member_name(cube: str, name: str) -> str:
+    name = str(name)
+    if name.startswith("CUBE."):
+        return f"{cube}.{name[5:]}"
+    return name if "." in name else f"{cube}.{name}"
+
+
+def _every(text: str | None, where: str) -> timedelta | None:
+    if not text:
+        return None
+    amount, _, unit = str(text).strip().partition(" ")
+    unit = unit.strip().rstrip("s")
+    if not amount.isdigit() or unit not in UNITS:
+        raise ModelError(
+            f"refresh_key every {text!r}: expected e.g. '1 hour' or '30 minutes'", member=where
+        )
+    return timedelta(seconds=int(amount) * UNITS[unit])
+
+
+def rollups(model: SemanticModel) -> list[Rollup]:
+    """Every pre-aggregation of the model, its member names checked."""
+    found = []
+    for cube in model.cubes.values():
+        for raw in cube.pre_aggregations:
+            name = raw.get("name")
+            where = f"{cube.name}.{name}"
+            kind = str(raw.get("type", "rollup")).lower()
+            if kind not in ("rollup", "original_sql"):
+                raise ModelError(
+                    f"pre-aggregation type {kind!r} is not supported (rollup, original_sql)",
+                    member=where,
+                )
+            refresh = raw.get("refresh_key") or {}
+            rollup = Rollup(
+                cube=cube.name,
+                name=name,
+                measures=[_member_name(cube.name, m) for m in raw.get("measures") or []],
+                dimensions=[_member_name(cube.name, d) for d in raw.get("dimensions") or []],
+                time_dimension=_member_name(cube.name, raw["time_dimension"])
+                if raw.get("time_dimension")
+                else None,
+                granularity=raw.get("granularity"),
+                partition_granularity=raw.get("partition_granularity"),
+                refresh_every=_every(refresh.get("every"), where)
+                or (None if refresh.get("sql") else DEFAULT_EVERY),
+                refresh_sql=refresh.get("sql"),
+                kind=kind,
+            )
+            for member in [
+                *rollup.measures,
+                *rollup.dimensions,
+                *([rollup.time_dimension] if rollup.time_dimension else []),
+            ]:
+                model.member(member)  # unknown members are a ModelError naming them
+            if rollup.time_dimension and not rollup.granularity:
+                raise ModelError("a rollup with a time_dimension needs a granularity", member=where)
+            found.append(rollup)
+    return found
+
+
+class RollupCompiler(Compiler):
+    """Compiles a query against a rollup table instead of the raw cubes."""
+
+    def __init__(self, model: SemanticModel, query: Query, rollup: Rollup, table: str):
+        super().__init__(model, query, "duckdb")
+        self.rollup, self.table_name = rollup, table
+
+    def column(self, name: str) -> exp.Column:
+        return exp.column(quoted(name), table=quoted("rollup"))
+
+    def dimension(self, member: Member) -> exp.Expression:
+        if member.full_name == self.rollup.time_dimension:
+            return self.column(f"{member.full_name}.{self.rollup.granularity}")
+        return self.column(member.full_name)
+
+    def local_time(self, member: Member) -> exp.Expression:
+        return self.dimension(member)
+
+    def aggregate(self, member: Member) -> exp.Expression:
+        parts = PARTS.get(member.type)
+        if parts is None:  # exact grain: one rollup row per group
+            return exp.Max(this=self.column(member.full_name))
+        values = [exp.func(how, self.column(member.full_name + suffix)) for suffix, how in parts]
+        return (
+            values[0]
+            if len(values) == 1
+            else exp.Div(
+                this=values[0], expression=exp.func("NULLIF", values[1], exp.Literal.number(0))
+            )
+        )
+
+    def join_tree(self, needed: list[str]) -> tuple[str, list[tuple[str, str]]]:
+        return self.rollup.cube, []
+
+    def from_joins(self, root: str, edges: list[tuple[str, str]]) -> exp.Select:
+        return exp.select().from_(exp.to_table(self.table_name).as_(quoted("rollup")))
+
+
+def _leaves(compiler: Compiler, members: list[Member]) -> list[Member]:
+    found: list[Member] = []
+    for member in members:
+        found += [leaf for leaf in compiler.leaves(member) if leaf not in found]
+    return found
+
+
+def matches(
+    model: SemanticModel, query: Query, rollup: Rollup, now: datetime | None = None
+) -> bool:
+    """Whether `rollup` gives exactly the numbers the raw data would for `query`."""
+    if rollup.kind != "rollup" or query.ungrouped or query.segments:
+        return False
+    compiler = Compiler(model, query, "duckdb")
+    filters = compiler._filter_members(query.filters)
+    if any(f.get("operator") == "measureFilter" for f in _flat(query.filters)):
+        return False
+    measures = [model.member(m) for m in query.measures] + [
+        m for m in filters if m.kind == "measure"
+    ]
+    leaves = _leaves(compiler, measures)
+    if any(leaf.full_name not in rollup.measures for leaf in leaves):
+        return False
+    dimensions = set(query.dimensions) | {m.full_name for m in filters if m.kind != "measure"}
+    if not {model.member(d).full_name for d in dimensions} <= set(rollup.dimensions):
+        return False
+    grains = []
+    for td in query.time_dimensions:
+        if model.member(td.dimension).full_name != rollup.time_dimension:
+            return False
+        if td.granularity:
+            if td.granularity not in ROLLS_UP_TO[rollup.granularity]:
+                return False
+            grains.append(td.granularity)
+        if td.date_range is not None and not _aligned(td, rollup, query.timezone, now):
+            return False
+    if any(PARTS.get(leaf.type) is None for leaf in leaves):
+        exact = set(query.dimensions) == set(rollup.dimensions) and (
+            grains == [rollup.granularity] if rollup.time_dimension else not grains
+        )
+        if not exact:
+            return False
+    return True
+
+
+def _flat(filters: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [
+        leaf
+        for f in filters
+        for leaf in (
+            _flat(f.get("and", []) + f.get("or", [])) if ("and" in f or "or" in f) else [f]
+        )
+    ]
+
+
+def _aligned(td: TimeDimension, rollup: Rollup, timezone: str, now: datetime | None) -> bool:
+    value = td.date_range
+    try:
+        start, end = date_range(
+            value
+            if isinstance(value, list) and len(value) > 1
+            else (value[0] if isinstance(value, list) else value),
+            now=now,
+            timezone=timezone,
+        )
+    except DateRangeError:
+        return False
+    return all(_truncate(t, rollup.granularity) == t for t in (start, end))
+
+
+def _truncate(value: datetime, granularity: str) -> datetime:
+    if granularity in ("second", "minute", "hour"):
+        seconds = UNITS[granularity]
+        return datetime.fromtimestamp(value.timestamp() // seconds * seconds)
+    day = value.replace(hour=0, minute=0, second=0, microsecond=0)
+    if granularity == "day":
+        return day
+    if granularity == "week":
+        return day - timedelta(days=day.weekday())
+    month = {"month": day.month, "quarter": (day.month - 1) // 3 * 3 + 1, "year": 1}[granularity]
+    return day.replace(month=month, day=1)
+
+
+def build_select(model: SemanticModel, rollup: Rollup, dialect: str) -> exp.Select:
+    """The SQL that computes a rollup from the raw cubes: dimensions and measure parts."""
+    times = (
+        [TimeDimension(rollup.time_dimension, rollup.granularity)]
+        if (rollup.time_dimension)
+        else []
+    )
+    query = Query(dimensions=rollup.dimensions, time_dimensions=times, limit=None)
+    compiler = Compiler(model, query, dialect)
+    measures = [model.member(m) for m in rollup.measures]
+    for member in measures:
+        if member.cube != rollup.cube:
+            raise ModelError(
+                f"a rollup of {rollup.cube} cannot hold {member.full_name}", member=rollup.full_name
+            )
+    outputs = [(d, compiler.dimension(model.member(d))) for d in rollup.dimensions]
+    if rollup.time_dimension:
+        member = model.member(rollup.time_dimension)
+        outputs.append(
+            (
+                f"{rollup.time_dimension}.{rollup.granularity}",
+                exp.TimestampTrunc(
+                    this=compiler.local_time(member), unit=exp.var(rollup.granularity.upper())
+                ),
+            )
+        )
+    needed: list[str] = [rollup.cube]
+    for name in [*rollup.dimensions, *([rollup.time_dimension] if rollup.time_dimension else [])]:
+        compiler._cubes_of(model.member(name), needed)
+    root, edges = compiler.join_tree(needed)
+    if edges and compiler.multiplied(rollup.cube, edges):
+        raise ModelError(
+            "a rollup's dimensions may only come through many_to_one joins", member=rollup.full_name
+        )
+    select = compiler.from_joins(root, edges)
+    for alias, expression in outputs:
+        select = select.select(exp.alias_(expression, quoted(alias)))
+    for leaf in _leaves(compiler, measures):
+        base = compiler.aggregate(leaf)
+        if leaf.type == "avg":
+            select = select.select(
+                exp.alias_(exp.Sum(this=base.this.copy()), quoted(leaf.full_name + "__sum")),
+                exp.alias_(exp.Count(this=base.this.copy()), quoted(leaf.full_name + "__count")),
+            )
+        else:
+            select = select.select(exp.alias_(base, quoted(leaf.full_name)))
+    if outputs:
+        select = select.group_by(*[e.copy() for _, e in outputs])
+    return select
+
+
+class PreAggregationStore:
+    """Rollup tables in a DuckDB file (or memory), with what each was built from and when."""
+
+    def __init__(self, database: str = ":memory:"):
+        from aiser_jupyter.engines.duckdb import DuckDBEngine
+        from aiser_jupyter.sources.connection import Connection
+
+        self.engine = DuckDBEngine(database)
+        self.connection = Connection("pre-aggregations", self.engine, f"duckdb:///{database}")
+        self.engine.execute(
+            "CREATE TABLE IF NOT EXISTS aiser_preaggregations (name VARCHAR PRIMARY KEY, "
+            "table_name VARCHAR, definition VARCHAR, refresh_value VARCHAR, built_at TIMESTAMP)"
+        )
+
+    def state(self, rollup: Rollup) -> tuple[str, str | None, datetime] | None:
+        table = self.engine.execute(
+            "SELECT definition, refresh_value, built_at FROM aiser_preaggregations WHERE name = $1",
+            [rollup.full_name],
+        )
+        rows = table.to_pylist() if table is not None else []
+        return tuple(rows[0].values()) if rows else None  # type: ignore[return-value]
+
+    def ensure(
+        self, model: SemanticModel, rollup: Rollup, source: Any, *, force: bool = False
+    ) -> str:
+        """The rollup's table, (re)built when its definition or refresh key changed."""
+        sql = build_select(model, rollup, source.engine.dialect).sql(dialect=source.engine.dialect)
+        definition = hashlib.sha256(sql.encode()).hexdigest()
+        state = self.state(rollup)
+        refresh_value = None
+        stale = force or state is None or state[0] != definition
+        now = time.monotonic()
+        if not stale and rollup.refresh_every is not None:
+            stale = datetime.now() - state[2] >= rollup.refresh_every
+        if not stale and rollup.refresh_sql and now - rollup.checked_at >= REFRESH_CHECK_SECONDS:
+            refresh_value = _first_value(source.engine.execute(rollup.refresh_sql))
+            rollup.checked_at = now
+            stale = refresh_value != state[1]
+        if stale:
+            if rollup.refresh_sql and refresh_value is None:
+                refresh_value = _first_value(source.engine.execute(rollup.refresh_sql))
+                rollup.checked_at = now
+            self._build(rollup, source.engine.execute(sql), definition, refresh_value)
+        return rollup.table
+
+    def _build(self, rollup: Rollup, data: pa.Table, definition: str, refresh: str | None) -> None:
+        con = self.engine.con
+        con.register("rollup_data_", data)
+        try:
+            name = exp.to_identifier(rollup.table, quoted=True).sql("duckdb")
+            con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM rollup_data_")
+        finally:
+            con.unregister("rollup_data_")
+        con.execute(
+            "INSERT OR REPLACE INTO aiser_preaggregations VALUES ($1, $2, $3, $4, $5)",
+            [rollup.full_name, rollup.table, definition, refresh, datetime.now()],
+        )
+
+
+def _first_value(table: Any) -> str | None:
+    if table is None or table.num_rows == 0:
+        return None
+    return str(table.column(0)[0].as_py())
