@@ -311,15 +311,24 @@ class Session:
         When a rollup pre-aggregation gives the same numbers, it answers instead of the raw
         tables, and the Result says so.
         """
-        from aiser_jupyter.semantic.preagg import RollupCompiler, matches
+        from aiser_jupyter.semantic import preagg
 
         plan, conn, sql, total_sql = self._prepare_query(query, connection)
-        rollup = next((r for r in self._rollups if matches(self.model, plan.query, r)), None)
+        rollup, compiler = None, None
+        for candidate in self._rollups:
+            if preagg.matches(self.model, plan.query, candidate):
+                rollup, compiler = candidate, preagg.RollupCompiler
+                break
+        else:
+            for candidate in self._rollups:
+                if preagg.serves_original_sql(self.model, plan.query, candidate):
+                    rollup, compiler = candidate, preagg.CachedCubeCompiler
+                    break
         notes = ["semantic query"]
         if rollup is not None:
             store = self.preaggregations()
             table = store.ensure(self.model, rollup, conn)
-            compiled = RollupCompiler(self.model, plan.query, rollup, table)
+            compiled = compiler(self.model, plan.query, rollup, table)
             sql = compiled.compile().sql(dialect="duckdb", pretty=True)
             total_sql = compiled.compile(for_total=True).sql("duckdb") if total_sql else None
             conn = store.connection
@@ -346,10 +355,9 @@ class Session:
             raise UnknownConnection("No semantic model loaded")
         built = []
         for rollup in self._rollups:
-            if rollup.kind == "rollup":
-                source = self.connection(self.model.cubes[rollup.cube].data_source)
-                self.preaggregations().ensure(self.model, rollup, source, force=force)
-                built.append(rollup.full_name)
+            source = self.connection(self.model.cubes[rollup.cube].data_source)
+            self.preaggregations().ensure(self.model, rollup, source, force=force)
+            built.append(rollup.full_name)
         return built
 
     def _prepare_query(self, query: Mapping[str, Any] | str, connection: str | None) -> Any:

@@ -165,7 +165,7 @@ def test_without_a_refresh_key_change_the_rollup_is_reused(retail):
     retail.sql("DELETE FROM orders WHERE status = 'cancelled'")
     # Within its 'every' window a rollup keeps serving what it was built from, as in Cube.
     assert retail.query(query).df["orders.count"].iloc[0] == first
-    assert retail.refresh_pre_aggregations() == ["orders.daily_by_region"]
+    assert retail.refresh_pre_aggregations() == ["orders.daily_by_region", "products.copy"]
     assert (
         retail.query(query).df["orders.count"].iloc[0]
         == hand(retail, "SELECT count(*) FROM orders")[0][0]
@@ -247,3 +247,21 @@ def test_broken_rollups_are_model_errors():
     model["cubes"][0]["pre_aggregations"][0]["refresh_key"] = {"every": "soon"}
     with pytest.raises(ModelError, match="refresh_key"):
         aiser.model(model)
+
+
+def test_original_sql_copy_answers_queries_on_its_cube_alone(retail):
+    served = retail.query(
+        {
+            "measures": ["products.average_price", "products.cheapest"],
+            "dimensions": ["products.category"],
+            "order": {"products.category": "asc"},
+        }
+    )
+    assert served.pre_aggregation == "products.copy"
+    assert rows(served.df) == hand(
+        retail,
+        """SELECT category, avg(unit_price), min(unit_price)
+        FROM products GROUP BY 1 ORDER BY 1""",
+    )
+    joined = retail.query({"measures": ["products.count"], "dimensions": ["orders.status"]})
+    assert joined.pre_aggregation is None

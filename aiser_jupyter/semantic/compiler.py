@@ -280,6 +280,27 @@ class Compiler:
                 elif path[-1] in owner.members:
                     self._cubes_of(owner.members[path[-1]], into)
 
+    def leaves_and_cubes(self) -> tuple[list[Member], list[str]]:
+        """The leaf measures the query needs, and every cube it touches (in order met)."""
+        q = self.query
+        filter_members = self._filter_members(q.filters)
+        measures = [self.model.member(m) for m in q.measures]
+        leaves: list[Member] = []
+        for member in measures + [m for m in filter_members if m.kind == "measure"]:
+            leaves += [leaf for leaf in self.leaves(member) if leaf not in leaves]
+        needed: list[str] = []
+        for member in [
+            *leaves,
+            *(self.model.member(d) for d in q.dimensions),
+            *(self.model.member(t.dimension) for t in q.time_dimensions),
+            *filter_members,
+            *(self.model.member(s) for s in q.segments),
+        ]:
+            self._cubes_of(member, needed)
+        if not needed:
+            raise QueryFormatError("a query needs at least one measure or dimension")
+        return leaves, needed
+
     def compile(self, *, for_total: bool = False) -> exp.Select:
         q = self.query
         dimensions = self._members(q.dimensions, "dimension")
@@ -322,22 +343,7 @@ class Compiler:
             cube = self.model.cubes[segment.cube]
             where.append(render(segment.sql, self._resolver(cube), cube.name, self.dialect))
 
-        filter_members = self._filter_members(q.filters)
-        having_measures = [m for m in filter_members if m.kind == "measure"]
-        leaves: list[Member] = []
-        for member in [m for _, m in measures] + having_measures:
-            leaves += [leaf for leaf in self.leaves(member) if leaf not in leaves]
-        needed: list[str] = []
-        for member in [
-            *leaves,
-            *(m for _, m in dimensions),
-            *(m for _, m in times),
-            *filter_members,
-            *segments,
-        ]:
-            self._cubes_of(member, needed)
-        if not needed:
-            raise QueryFormatError("a query needs at least one measure or dimension")
+        leaves, needed = self.leaves_and_cubes()
         root, edges = self.join_tree(needed)
         groups: dict[str, list[Member]] = {}
         for leaf in leaves:

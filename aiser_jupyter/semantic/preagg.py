@@ -21,7 +21,7 @@ from sqlglot import exp
 from aiser_jupyter.semantic.compiler import Compiler, quoted
 from aiser_jupyter.semantic.dates import DateRangeError, date_range
 from aiser_jupyter.semantic.loader import ModelError
-from aiser_jupyter.semantic.model import Member, SemanticModel
+from aiser_jupyter.semantic.model import Cube, Member, SemanticModel
 from aiser_jupyter.semantic.query import Query, TimeDimension
 
 if TYPE_CHECKING:
@@ -259,8 +259,32 @@ def _truncate(value: datetime, granularity: str) -> datetime:
     return day.replace(month=month, day=1)
 
 
+class CachedCubeCompiler(Compiler):
+    """Compiles a query whose one cube is read from its original_sql copy in the cache."""
+
+    def __init__(self, model: SemanticModel, query: Query, rollup: Rollup, table: str):
+        super().__init__(model, query, "duckdb")
+        self.rollup, self.table_name = rollup, table
+
+    def table(self, cube: Cube) -> exp.Expression:
+        if cube.name == self.rollup.cube:
+            return exp.to_table(self.table_name).as_(quoted(cube.name))
+        return super().table(cube)
+
+
+def serves_original_sql(model: SemanticModel, query: Query, rollup: Rollup) -> bool:
+    """An original_sql copy answers queries that touch its cube alone."""
+    if rollup.kind != "original_sql":
+        return False
+    return Compiler(model, query, "duckdb").leaves_and_cubes()[1] == [rollup.cube]
+
+
 def build_select(model: SemanticModel, rollup: Rollup, dialect: str) -> exp.Select:
-    """The SQL that computes a rollup from the raw cubes: dimensions and measure parts."""
+    """The SQL that computes a pre-aggregation from the source: for a rollup its dimensions
+    and measure parts, for original_sql the cube's own rows."""
+    if rollup.kind == "original_sql":
+        compiler = Compiler(model, Query(), dialect)
+        return exp.select("*").from_(compiler.table(model.cubes[rollup.cube]))
     times = (
         [TimeDimension(rollup.time_dimension, rollup.granularity)]
         if (rollup.time_dimension)
