@@ -312,8 +312,12 @@ class Session:
         tables, and the Result says so.
         """
         from aiser_jupyter.semantic import preagg
+        from aiser_jupyter.semantic.runner import compare_queries, parse_text
 
-        plan, conn, sql, total_sql = self._prepare_query(query, connection)
+        raw = parse_text(query) if isinstance(query, str) else dict(query)
+        if compared := compare_queries(raw):
+            return self._compare(raw, compared, connection)
+        plan, conn, sql, total_sql = self._prepare_query(raw, connection)
         rollup, compiler = None, None
         for candidate in self._rollups:
             if preagg.matches(self.model, plan.query, candidate):
@@ -340,6 +344,34 @@ class Session:
             counted = conn.engine.execute(total_sql)
             result.total = int(counted.column(0)[0].as_py()) if counted is not None else None
         return result
+
+    def _compare(
+        self,
+        raw: dict[str, Any],
+        compared: list[tuple[str, dict[str, Any]]],
+        connection: str | None,
+    ) -> Result:
+        """One result for a compareDateRange query: each range's rows, labelled."""
+        import pyarrow as pa
+
+        parts = [(label, self.query(part, connection)) for label, part in compared]
+        tables = [
+            result.to_arrow().append_column(
+                "compareDateRange", pa.array([label] * result.rowcount, pa.string())
+            )
+            for label, result in parts
+        ]
+        first = parts[0][1]
+        return Result(
+            pa.concat_tables(tables),
+            sql=";\n".join(result.sql for _, result in parts),
+            connection=first.connection,
+            elapsed=sum(result.elapsed for _, result in parts),
+            notes=[*first.notes, f"{len(parts)} date ranges compared"],
+            display_rows=self.settings.display_rows,
+            query=raw,
+            annotation=first.annotation,
+        )
 
     def preaggregations(self) -> PreAggregationStore:
         """The local DuckDB that holds rollup tables (opened on first use)."""

@@ -450,3 +450,34 @@ def test_model_api_and_auto(retail, tmp_path):
     with pytest.raises(ModelError):
         aiser.model({"cubes": [{"name": "x"}]})
     assert aiser.model() is drafted
+
+
+def test_compare_date_range(retail):
+    got = retail.query(
+        {
+            "measures": ["orders.count"],
+            "timeDimensions": [
+                {
+                    "dimension": "orders.order_date",
+                    "granularity": "year",
+                    "compareDateRange": [
+                        ["2023-01-01", "2023-03-31"],
+                        ["2024-01-01", "2024-03-31"],
+                    ],
+                }
+            ],
+        }
+    )
+    assert list(got.df.columns) == ["orders.order_date.year", "orders.count", "compareDateRange"]
+    assert got.df["compareDateRange"].tolist() == [
+        "2023-01-01 - 2023-03-31",
+        "2024-01-01 - 2024-03-31",
+    ]
+    assert got.df["orders.count"].tolist() == [
+        hand(
+            retail,
+            f"""SELECT count(*) FROM orders
+        WHERE order_date BETWEEN DATE '{y}-01-01' AND DATE '{y}-03-31'""",
+        )[0][0]
+        for y in (2023, 2024)
+    ]

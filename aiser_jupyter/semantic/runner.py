@@ -31,6 +31,24 @@ class PreparedQuery:
         return text, total
 
 
+def compare_queries(raw: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """A query with ``compareDateRange`` as one query per range, each with its label."""
+    for index, td in enumerate(raw.get("timeDimensions") or []):
+        ranges = td.get("compareDateRange")
+        if ranges:
+            if not isinstance(ranges, list) or len(ranges) < 2:
+                raise ModelError("compareDateRange needs a list of two or more date ranges")
+            queries = []
+            for value in ranges:
+                part = {**raw, "timeDimensions": list(raw["timeDimensions"])}
+                single = {k: v for k, v in td.items() if k != "compareDateRange"}
+                part["timeDimensions"][index] = {**single, "dateRange": value}
+                label = " - ".join(value) if isinstance(value, list) else str(value)
+                queries.append((label, part))
+            return queries
+    return []
+
+
 def parse_text(text: str) -> dict[str, Any]:
     """A query written as JSON or YAML (JSON is YAML), as in a ``%%query`` cell."""
     data = read_yaml(text, "query")
