@@ -303,7 +303,8 @@ class Session:
 
     def query_sql(self, query: Mapping[str, Any] | str, connection: str | None = None) -> str:
         """The SQL `query` compiles to, in the dialect of the connection it would run on."""
-        return self._prepare_query(query, connection)[2]
+        plan, conn = self._plan(query, connection)
+        return plan.sql(conn.engine.dialect)[0]
 
     def query(self, query: Mapping[str, Any] | str, connection: str | None = None) -> Result:
         """Answer a Cube REST query (a dict, or its JSON/YAML text) through the loaded model.
@@ -311,30 +312,20 @@ class Session:
         When a rollup pre-aggregation gives the same numbers, it answers instead of the raw
         tables, and the Result says so.
         """
-        from aiser_jupyter.semantic import preagg
         from aiser_jupyter.semantic.runner import compare_queries, parse_text
 
         raw = parse_text(query) if isinstance(query, str) else dict(query)
         if compared := compare_queries(raw):
             return self._compare(raw, compared, connection)
-        plan, conn, sql, total_sql = self._prepare_query(raw, connection)
-        rollup, compiler = None, None
-        for candidate in self._rollups:
-            if preagg.matches(self.model, plan.query, candidate):
-                rollup, compiler = candidate, preagg.RollupCompiler
-                break
-        else:
-            for candidate in self._rollups:
-                if preagg.serves_original_sql(self.model, plan.query, candidate):
-                    rollup, compiler = candidate, preagg.CachedCubeCompiler
-                    break
+        plan, conn = self._plan(raw, connection)
+        rollup, compiler = plan.pre_aggregation(self._rollups)
         notes = ["semantic query"]
-        if rollup is not None:
+        if rollup is None:
+            sql, total_sql = plan.sql(conn.engine.dialect)
+        else:
             store = self.preaggregations()
             table = store.ensure(self.model, rollup, conn)
-            compiled = compiler(self.model, plan.query, rollup, table)
-            sql = compiled.compile().sql(dialect="duckdb", pretty=True)
-            total_sql = compiled.compile(for_total=True).sql("duckdb") if total_sql else None
+            sql, total_sql = plan.sql("duckdb", rollup, compiler, table)
             conn = store.connection
             notes.append(f"pre-aggregation {rollup.full_name}")
         result = self._run(conn, "query", sql, lambda: (sql, None), None, notes)
@@ -392,7 +383,7 @@ class Session:
             built.append(rollup.full_name)
         return built
 
-    def _prepare_query(self, query: Mapping[str, Any] | str, connection: str | None) -> Any:
+    def _plan(self, query: Mapping[str, Any] | str, connection: str | None) -> Any:
         from aiser_jupyter.semantic.runner import prepare_query
 
         if self.model is None:
@@ -400,9 +391,7 @@ class Session:
                 "No semantic model loaded: aiser.model(PATH) or %aiser model load PATH"
             )
         plan = prepare_query(self.model, query)
-        conn = self.connection(connection or plan.data_source)
-        sql, total_sql = plan.sql(conn.engine.dialect)
-        return plan, conn, sql, total_sql
+        return plan, self.connection(connection or plan.data_source)
 
     def auto_model(
         self,

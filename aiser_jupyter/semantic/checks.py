@@ -102,24 +102,42 @@ def _check_member_cycles(model: SemanticModel) -> None:
 
 def _check_join_cycles(model: SemanticModel) -> None:
     """Two cubes joined both ways is fine; a loop through three or more makes paths ambiguous."""
-    edges = {frozenset((c.name, j.target)) for c in model.cubes.values() for j in c.joins.values()}
-    edges = {e for e in edges if len(e) == 2}
-    parent: dict[str, str] = {}
-
-    def root(name: str) -> str:
-        while parent.get(name, name) != name:
-            name = parent[name]
-        return name
-
-    for edge in sorted(edges, key=sorted):
-        a, b = sorted(edge)
-        ra, rb = root(a), root(b)
-        if ra == rb:
-            cube = model.cubes[a]
+    declared: dict[frozenset[str], tuple[str, str, str]] = {}
+    for cube in model.cubes.values():
+        for join in cube.joins.values():
+            edge = frozenset((cube.name, join.target))
+            if len(edge) == 2:
+                declared.setdefault(edge, (cube.name, join.target, join.where))
+    neighbours: dict[str, set[str]] = {}
+    for edge in sorted(declared, key=sorted):
+        source, target, where = declared[edge]
+        trail = _trail(neighbours, target, source)
+        if trail is not None:
+            cycle = " – ".join((source, *trail))
             raise _error(
-                cube.where,
-                f"join cycle through {a} and {b}: there is more than one "
-                "join path between them; remove one join",
-                a,
+                where,
+                f"join cycle {cycle}: there is more than one join path between these cubes; "
+                "remove one join",
+                f"{source} → {target}",
             )
-        parent[ra] = rb
+        neighbours.setdefault(source, set()).add(target)
+        neighbours.setdefault(target, set()).add(source)
+
+
+def _trail(neighbours: dict[str, set[str]], start: str, goal: str) -> list[str] | None:
+    """The cubes from `start` to `goal` along joins already seen, or None if none connect them."""
+    previous: dict[str, str | None] = {start: None}
+    queue = [start]
+    while queue:
+        here = queue.pop(0)
+        if here == goal:
+            trail = []
+            while here is not None:
+                trail.append(here)
+                here = previous[here]
+            return trail[::-1]
+        for name in sorted(neighbours.get(here, ())):
+            if name not in previous:
+                previous[name] = here
+                queue.append(name)
+    return None

@@ -34,6 +34,18 @@ class _LineLoader(yaml.SafeLoader):
     """Records each mapping's first line (1-based) under ``__line__``."""
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = (key_node.tag, key_node.value) if isinstance(key_node, yaml.ScalarNode) else None
+            if key is not None and key_node.value != "<<":
+                if key in seen:  # PyYAML would keep the last one silently; Cube refuses it
+                    raise yaml.constructor.ConstructorError(
+                        None,
+                        None,
+                        f"duplicate key {key_node.value!r} (first at line {seen[key]})",
+                        key_node.start_mark,
+                    )
+                seen[key] = key_node.start_mark.line + 1
         mapping = super().construct_mapping(node, deep=deep)
         mapping[LINE] = node.start_mark.line + 1
         return mapping
@@ -46,6 +58,9 @@ def read_yaml(text: str, file: str | None = None) -> dict[str, Any]:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
         problem = getattr(exc, "problem", None) or str(exc)
+        context, context_mark = getattr(exc, "context", None), getattr(exc, "context_mark", None)
+        if context and context_mark is not None and context_mark.line + 1 != line:
+            problem = f"{problem} ({context} started at line {context_mark.line + 1})"
         raise ModelError(f"not valid YAML: {problem}", file=file, line=line) from None
     if data is None:
         return {}
@@ -71,7 +86,12 @@ def read_model_source(source: str | Path | dict[str, Any]) -> list[dict[str, Any
         return [source]
     path = Path(source).expanduser()
     if path.is_dir():
-        files = sorted([*path.rglob("*.yml"), *path.rglob("*.yaml")])
+        files = sorted(
+            f
+            for f in [*path.rglob("*.yml"), *path.rglob("*.yaml")]
+            # not .ipynb_checkpoints/ copies (Jupyter makes them of every edited file), nor .git/
+            if not any(part.startswith(".") for part in f.relative_to(path).parts)
+        )
         if not files:
             raise ModelError(f"no .yml or .yaml files in {path}")
     elif path.is_file():

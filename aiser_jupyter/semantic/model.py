@@ -7,6 +7,7 @@ every problem is reported with its file, line and member before any query runs.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -210,6 +211,8 @@ def _cube(node: dict[str, Any]) -> Cube:
             members[member.name] = member
     joins: dict[str, Join] = {}
     for item in node.get("joins") or []:
+        if not isinstance(item, dict):
+            raise _fail(node, "each entry of 'joins' must be a mapping", name)
         target = item.get("name")
         relationship = RELATIONSHIPS.get(str(item.get("relationship", "")).lower())
         if relationship is None:
@@ -226,7 +229,9 @@ def _cube(node: dict[str, Any]) -> Cube:
         name=name,
         sql_table=node.get("sql_table"),
         sql=node.get("sql"),
-        data_source=node.get("data_source"),
+        # Cube's own name for the default data source (its scaffolding writes it): ours is the
+        # current connection
+        data_source=None if node.get("data_source") == "default" else node.get("data_source"),
         title=node.get("title") or _title(name),
         description=node.get("description"),
         meta=_clean(node.get("meta") or {}),
@@ -245,12 +250,18 @@ class SemanticModel:
     cubes: dict[str, Cube]
     views: dict[str, View]
     source: str = ""
+    compiled: dict[Any, Any] = field(default_factory=dict, repr=False)
+    """Compiled SQL by query, kept by the runner (a model is immutable once loaded)."""
 
     @classmethod
     def load(cls, source: str | Path | dict[str, Any]) -> SemanticModel:
         cubes: dict[str, Cube] = {}
         raw_views: list[dict[str, Any]] = []
         for document in read_model_source(source):
+            for key in ("cubes", "views"):
+                entries = document.get(key) or []
+                if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+                    raise _fail(document, f"'{key}' must be a list of mappings")
             for node in document.get("cubes") or []:
                 cube = _cube(node)
                 if cube.name in cubes:
@@ -276,12 +287,21 @@ class SemanticModel:
             raise _fail(node, f"a view needs a 'name' that is an identifier, got {name!r}")
         members: dict[str, tuple[str, tuple[str, ...]]] = {}
         for entry in node.get("cubes") or []:
+            if not isinstance(entry, dict):
+                raise _fail(node, "each entry of a view's 'cubes' must be a mapping", name)
             path = tuple(str(entry.get("join_path", "")).split("."))
             for cube_name in path:
                 if cube_name not in self.cubes:
                     raise _fail(entry, f"unknown cube {cube_name!r} in join_path", name)
+            for left, right in pairwise(path):
+                if right not in self.cubes[left].joins:
+                    raise _fail(
+                        entry, f"join_path {'.'.join(path)!r}: {left} has no join to {right}", name
+                    )
             cube = self.cubes[path[-1]]
             includes = entry.get("includes", "*")
+            if includes != "*" and not isinstance(includes, list):
+                raise _fail(entry, f"'includes' must be \"*\" or a list, got {includes!r}", name)
             names = [m.name for m in cube.members.values()] if includes == "*" else includes
             excludes = set(entry.get("excludes") or [])
             prefix = f"{cube.name}_" if entry.get("prefix") else ""

@@ -68,6 +68,14 @@ class Rollup:
     refresh_sql: str | None
     kind: str = "rollup"
     checked_at: float = field(default=0.0, repr=False)
+    definitions: dict[str, tuple[str, str]] = field(default_factory=dict, repr=False)
+    """Build SQL and its hash per dialect, made once per loaded model."""
+
+    def definition(self, model: SemanticModel, dialect: str) -> tuple[str, str]:
+        if dialect not in self.definitions:
+            sql = build_select(model, self, dialect).sql(dialect=dialect)
+            self.definitions[dialect] = (sql, hashlib.sha256(sql.encode()).hexdigest())
+        return self.definitions[dialect]
 
     @property
     def full_name(self) -> str:
@@ -161,6 +169,8 @@ class RollupCompiler(Compiler):
         if parts is None:  # exact grain: one rollup row per group
             return exp.Max(this=self.column(member.full_name))
         values = [exp.func(how, self.column(member.full_name + suffix)) for suffix, how in parts]
+        if member.type == "count":  # a sum of counts is still a count, not a HUGEINT
+            return exp.cast(values[0], exp.DataType.build("bigint"))
         return (
             values[0]
             if len(values) == 1
@@ -342,6 +352,7 @@ class PreAggregationStore:
         from aiser_jupyter.sources.connection import Connection
 
         self.engine = DuckDBEngine(database)
+        self._states: dict[str, tuple[str, str | None, datetime] | None] = {}
         self.connection = Connection("pre-aggregations", self.engine, f"duckdb:///{database}")
         self.engine.execute(
             "CREATE TABLE IF NOT EXISTS aiser_preaggregations (name VARCHAR PRIMARY KEY, "
@@ -349,19 +360,22 @@ class PreAggregationStore:
         )
 
     def state(self, rollup: Rollup) -> tuple[str, str | None, datetime] | None:
-        table = self.engine.execute(
-            "SELECT definition, refresh_value, built_at FROM aiser_preaggregations WHERE name = $1",
-            [rollup.full_name],
-        )
-        rows = table.to_pylist() if table is not None else []
-        return tuple(rows[0].values()) if rows else None  # type: ignore[return-value]
+        """(definition hash, refresh value, built at) of a rollup's table, if it was built."""
+        if rollup.full_name not in self._states:
+            table = self.engine.execute(
+                "SELECT definition, refresh_value, built_at FROM aiser_preaggregations "
+                "WHERE name = $1",
+                [rollup.full_name],
+            )
+            rows = table.to_pylist() if table is not None else []
+            self._states[rollup.full_name] = tuple(rows[0].values()) if rows else None
+        return self._states[rollup.full_name]
 
     def ensure(
         self, model: SemanticModel, rollup: Rollup, source: Any, *, force: bool = False
     ) -> str:
         """The rollup's table, (re)built when its definition or refresh key changed."""
-        sql = build_select(model, rollup, source.engine.dialect).sql(dialect=source.engine.dialect)
-        definition = hashlib.sha256(sql.encode()).hexdigest()
+        sql, definition = rollup.definition(model, source.engine.dialect)
         state = self.state(rollup)
         refresh_value = None
         stale = force or state is None or state[0] != definition
@@ -387,10 +401,12 @@ class PreAggregationStore:
             con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM rollup_data_")
         finally:
             con.unregister("rollup_data_")
+        built = datetime.now()
         con.execute(
             "INSERT OR REPLACE INTO aiser_preaggregations VALUES ($1, $2, $3, $4, $5)",
-            [rollup.full_name, rollup.table, definition, refresh, datetime.now()],
+            [rollup.full_name, rollup.table, definition, refresh, built],
         )
+        self._states[rollup.full_name] = (definition, refresh, built)
 
 
 def _first_value(table: Any) -> str | None:

@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from aiser_jupyter.semantic.compiler import compile_query
+from aiser_jupyter.semantic.compiler import Compiler
 from aiser_jupyter.semantic.loader import ModelError, read_yaml
 from aiser_jupyter.semantic.model import SemanticModel
+from aiser_jupyter.semantic.preagg import (
+    CachedCubeCompiler,
+    Rollup,
+    RollupCompiler,
+    matches,
+    serves_original_sql,
+)
 from aiser_jupyter.semantic.query import Query
+
+CACHE_SIZE = 256
+"""Compiled queries kept per model (dashboards re-ask the same ones)."""
 
 
 @dataclass
@@ -20,15 +32,50 @@ class PreparedQuery:
     data_source: str | None
     annotation: dict[str, Any]
 
-    def sql(self, dialect: str) -> tuple[str, str | None]:
-        """The query's SQL, and the SQL counting its rows without limit when ``total`` is set."""
-        text = compile_query(self.model, self.query, dialect).sql(dialect=dialect, pretty=True)
-        total = None
-        if self.query.total:
-            total = compile_query(self.model, self.query, dialect, for_total=True).sql(
-                dialect=dialect
+    def pre_aggregation(self, rollups: list[Rollup]) -> tuple[Rollup | None, Any]:
+        """The pre-aggregation that answers this query exactly, and the compiler to use."""
+        for rollup in rollups:
+            if matches(self.model, self.query, rollup):
+                return rollup, RollupCompiler
+        for rollup in rollups:
+            if serves_original_sql(self.model, self.query, rollup):
+                return rollup, CachedCubeCompiler
+        return None, None
+
+    def sql(
+        self,
+        dialect: str,
+        rollup: Rollup | None = None,
+        compiler: Any = None,
+        table: str | None = None,
+    ) -> tuple[str, str | None]:
+        """The query's SQL (on the raw cubes, or on a pre-aggregation's table), and the SQL
+        counting its rows without limit when ``total`` is set. Cached per model: relative
+        date ranges are resolved again each minute."""
+        minute = datetime.now().replace(second=0, microsecond=0)
+        key = (
+            dialect,
+            rollup.full_name if rollup else "",
+            table,
+            json.dumps(self.raw, sort_keys=True, default=str),
+            minute,
+        )
+        cache = self.model.compiled
+        if key not in cache:
+            if rollup is not None:
+                built = compiler(self.model, self.query, rollup, table)
+            else:
+                built = Compiler(self.model, self.query, dialect)
+            text = built.compile().sql(dialect=built.dialect, pretty=True)
+            total = (
+                built.compile(for_total=True).sql(dialect=built.dialect)
+                if (self.query.total)
+                else None
             )
-        return text, total
+            while len(cache) >= CACHE_SIZE:
+                cache.pop(next(iter(cache)))
+            cache[key] = (text, total)
+        return cache[key]
 
 
 def compare_queries(raw: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
