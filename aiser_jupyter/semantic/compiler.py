@@ -240,7 +240,9 @@ class Compiler:
         for parent, child in edges:
             cube = self.model.cubes[parent]
             on = render(cube.joins[child].sql, self._resolver(cube), cube.name, self.dialect)
-            select = select.join(self.table(self.model.cubes[child]), on=on, join_type="left")
+            select = select.join(
+                self.table(self.model.cubes[child]), on=on, join_type="left", copy=False
+            )
         return select
 
     # -- the query -----------------------------------------------------------------
@@ -358,11 +360,11 @@ class Compiler:
             select = self._keyed(root, edges, outputs, measures, where, groups)
         if for_total:
             return exp.select(exp.Count(this=exp.Star()).as_("total")).from_(select.subquery("q"))
-        select = select.order_by(*self._order(outputs, measures))
+        select = select.order_by(*self._order(outputs, measures), copy=False)
         if q.limit is not None:
-            select = select.limit(q.limit)
+            select = select.limit(q.limit, copy=False)
         if q.offset:
-            select = select.offset(q.offset)
+            select = select.offset(q.offset, copy=False)
         return select
 
     def _measure_filter(self, name: str) -> exp.Expression:
@@ -387,20 +389,23 @@ class Compiler:
         self.time_order, self.partition = self._window_keys(outputs)
         select = self.from_joins(root, edges)
         for alias, expression in outputs:
-            select = select.select(exp.alias_(expression, quoted(alias)))
+            select = select.select(exp.alias_(expression, quoted(alias), copy=False), copy=False)
         for name, member in measures:
-            select = select.select(exp.alias_(self.measure(member, self.aggregate), quoted(name)))
+            select = select.select(
+                exp.alias_(self.measure(member, self.aggregate), quoted(name), copy=False),
+                copy=False,
+            )
         conditions = self._having(self.aggregate)
         where = where + [c for c, is_measure in conditions if not is_measure]
         having = [c for c, is_measure in conditions if is_measure]
         if where:
-            select = select.where(exp.and_(*where))
+            select = select.where(exp.and_(*where), copy=False)
         if outputs and measures:
-            select = select.group_by(*[expression.copy() for _, expression in outputs])
+            select = select.group_by(*[expression.copy() for _, expression in outputs], copy=False)
         elif outputs:
-            select = select.distinct()
+            select = select.distinct(copy=False)
         if having:
-            select = select.having(exp.and_(*having))
+            select = select.having(exp.and_(*having), copy=False)
         return select
 
     def _ungrouped(self, root, edges, outputs, measures, where) -> exp.Select:
@@ -413,12 +418,14 @@ class Compiler:
         self.time_order, self.partition = None, []
         select = self.from_joins(root, edges)
         for alias, expression in outputs:
-            select = select.select(exp.alias_(expression, quoted(alias)))
+            select = select.select(exp.alias_(expression, quoted(alias), copy=False), copy=False)
         for name, member in measures:
-            select = select.select(exp.alias_(self.measure(member, row_value), quoted(name)))
+            select = select.select(
+                exp.alias_(self.measure(member, row_value), quoted(name), copy=False), copy=False
+            )
         conditions = self._having(row_value)
         where = where + [c for c, _ in conditions]
-        return select.where(exp.and_(*where)) if where else select
+        return select.where(exp.and_(*where), copy=False) if where else select
 
     def _keyed(self, root, edges, outputs, measures, where, groups) -> exp.Select:
         """Each multiplied cube aggregated on its primary keys, then joined on the dimensions."""
@@ -431,34 +438,39 @@ class Compiler:
             name = f"q{index}"
             if key == MAIN:
                 group = self.from_joins(root, edges)
-                group = group.select(*[exp.alias_(e.copy(), d) for d, e in dims])
+                group = group.select(
+                    *[exp.alias_(e.copy(), d, copy=False) for d, e in dims], copy=False
+                )
                 if row_where:
-                    group = group.where(exp.and_(*[c.copy() for c in row_where]))
+                    group = group.where(exp.and_(*[c.copy() for c in row_where]), copy=False)
                 group_by = [e.copy() for _, e in dims]
             else:
                 cube = self.model.cubes[key]
-                keys = self.from_joins(root, edges).distinct()
+                keys = self.from_joins(root, edges).distinct(copy=False)
                 keys = keys.select(
-                    *[exp.alias_(e.copy(), d) for d, e in dims],
-                    exp.alias_(self.dimension(cube.primary_key), "__pk"),
+                    *[exp.alias_(e.copy(), d, copy=False) for d, e in dims],
+                    exp.alias_(self.dimension(cube.primary_key), "__pk", copy=False),
+                    copy=False,
                 )
                 if row_where:
-                    keys = keys.where(exp.and_(*[c.copy() for c in row_where]))
+                    keys = keys.where(exp.and_(*[c.copy() for c in row_where]), copy=False)
                 on = exp.EQ(
                     this=exp.column("__pk", "keys"), expression=self.dimension(cube.primary_key)
                 )
                 group = (
                     exp.select(*[exp.column(d, "keys").as_(d) for d, _ in dims])
                     .from_(keys.subquery("keys"))
-                    .join(self.table(cube), on=on, join_type="left")
+                    .join(self.table(cube), on=on, join_type="left", copy=False)
                 )
                 group_by = [exp.column(d, "keys") for d, _ in dims]
             for leaf in leaves:
                 column = f"m{len(columns)}"
                 columns[leaf.full_name] = (name, column)
-                group = group.select(exp.alias_(self.aggregate(leaf), column))
+                group = group.select(
+                    exp.alias_(self.aggregate(leaf), column, copy=False), copy=False
+                )
             if group_by:
-                group = group.group_by(*group_by)
+                group = group.group_by(*group_by, copy=False)
             ctes.append((name, group))
 
         def leaf_column(member: Member) -> exp.Expression:
@@ -483,23 +495,25 @@ class Compiler:
                         for d, _ in dims
                     ]
                 )
-                select = select.join(name, on=on, join_type="left")
+                select = select.join(name, on=on, join_type="left", copy=False)
             ctes.append(("keys", union))
         else:
             select = exp.select().from_(ctes[0][0])
             for name, _ in ctes[1:]:
-                select = select.join(name, join_type="cross")
+                select = select.join(name, join_type="cross", copy=False)
         for name, group in ctes:
-            select = select.with_(name, as_=group)
+            select = select.with_(name, as_=group, copy=False)
         keyed_outputs = [
             (alias, exp.column(d, "keys")) for (d, _), (alias, _) in zip(dims, outputs, strict=True)
         ]
         self.time_order, self.partition = self._window_keys(keyed_outputs)
         for name, member in measures:
-            select = select.select(exp.alias_(self.measure(member, leaf_column), quoted(name)))
+            select = select.select(
+                exp.alias_(self.measure(member, leaf_column), quoted(name), copy=False), copy=False
+            )
         having = [c for c, is_measure in self._having(leaf_column) if is_measure]
         if having:
-            select = select.where(exp.and_(*having))
+            select = select.where(exp.and_(*having), copy=False)
         return select
 
     def _window_keys(self, outputs) -> tuple[exp.Expression | None, list]:

@@ -329,18 +329,23 @@ def build_select(model: SemanticModel, rollup: Rollup, dialect: str) -> exp.Sele
         )
     select = compiler.from_joins(root, edges)
     for alias, expression in outputs:
-        select = select.select(exp.alias_(expression, quoted(alias)))
+        select = select.select(exp.alias_(expression, quoted(alias), copy=False), copy=False)
     for leaf in _leaves(compiler, measures):
         base = compiler.aggregate(leaf)
         if leaf.type == "avg":
             select = select.select(
-                exp.alias_(exp.Sum(this=base.this.copy()), quoted(leaf.full_name + "__sum")),
-                exp.alias_(exp.Count(this=base.this.copy()), quoted(leaf.full_name + "__count")),
+                exp.alias_(
+                    exp.Sum(this=base.this.copy()), quoted(leaf.full_name + "__sum"), copy=False
+                ),
+                exp.alias_(
+                    exp.Count(this=base.this.copy()), quoted(leaf.full_name + "__count"), copy=False
+                ),
+                copy=False,
             )
         else:
-            select = select.select(exp.alias_(base, quoted(leaf.full_name)))
+            select = select.select(exp.alias_(base, quoted(leaf.full_name), copy=False), copy=False)
     if outputs:
-        select = select.group_by(*[e.copy() for _, e in outputs])
+        select = select.group_by(*[e.copy() for _, e in outputs], copy=False)
     return select
 
 

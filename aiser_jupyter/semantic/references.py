@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 
 import sqlglot
 from sqlglot import exp
@@ -53,7 +54,7 @@ Resolver = Callable[[tuple[str, ...]], exp.Expression]
 
 def render(snippet: Snippet, resolve: Resolver, cube_alias: str, dialect: str) -> exp.Expression:
     """The snippet as a sqlglot expression, references resolved, bare columns qualified."""
-    tree = sqlglot.parse_one(snippet.text, read=dialect)
+    tree = _parsed(snippet.text, dialect).copy()
     resolved = [resolve(path) for path in snippet.refs]
 
     def swap(node: exp.Expression) -> exp.Expression:
@@ -74,6 +75,12 @@ def render(snippet: Snippet, resolve: Resolver, cube_alias: str, dialect: str) -
         return node
 
     return tree.transform(swap, copy=False)
+
+
+@lru_cache(maxsize=4096)
+def _parsed(text: str, dialect: str) -> exp.Expression:
+    """Snippets are parsed once per dialect; each use works on a copy."""
+    return sqlglot.parse_one(text, read=dialect)
 
 
 def _index(placeholder: str) -> int:
