@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections import deque
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from sqlglot import exp
@@ -180,14 +181,7 @@ class Compiler:
     # -- joins ---------------------------------------------------------------------
 
     def table(self, cube: Cube) -> exp.Expression:
-        if cube.sql_table:
-            return exp.to_table(cube.sql_table, dialect=self.dialect).as_(quoted(cube.name))
-        import sqlglot
-
-        return exp.Subquery(
-            this=sqlglot.parse_one(cube.sql, read=self.dialect),
-            alias=exp.TableAlias(this=quoted(cube.name)),
-        )
+        return _cube_table(cube.sql_table, cube.sql, cube.name, self.dialect).copy()
 
     def join_tree(self, needed: list[str]) -> tuple[str, list[tuple[str, str]]]:
         """A root and the (parent, child) joins reaching every needed cube, as Cube picks them:
@@ -236,13 +230,12 @@ class Compiler:
         return False
 
     def from_joins(self, root: str, edges: list[tuple[str, str]]) -> exp.Select:
-        select = exp.select().from_(self.table(self.model.cubes[root]))
+        select = exp.select().from_(self.table(self.model.cubes[root]), copy=False)
         for parent, child in edges:
             cube = self.model.cubes[parent]
             on = render(cube.joins[child].sql, self._resolver(cube), cube.name, self.dialect)
-            select = select.join(
-                self.table(self.model.cubes[child]), on=on, join_type="left", copy=False
-            )
+            join = exp.Join(this=self.table(self.model.cubes[child]), on=on, side="LEFT")
+            select.append("joins", join)
         return select
 
     # -- the query -----------------------------------------------------------------
@@ -455,14 +448,14 @@ class Compiler:
                 if row_where:
                     keys = keys.where(exp.and_(*[c.copy() for c in row_where]), copy=False)
                 on = exp.EQ(
-                    this=exp.column("__pk", "keys"), expression=self.dimension(cube.primary_key)
+                    this=exp.column("__pk", "__keys"), expression=self.dimension(cube.primary_key)
                 )
                 group = (
-                    exp.select(*[exp.column(d, "keys").as_(d) for d, _ in dims])
-                    .from_(keys.subquery("keys"))
+                    exp.select(*[exp.column(d, "__keys").as_(d) for d, _ in dims])
+                    .from_(keys.subquery("__keys"))
                     .join(self.table(cube), on=on, join_type="left", copy=False)
                 )
-                group_by = [exp.column(d, "keys") for d, _ in dims]
+                group_by = [exp.column(d, "__keys") for d, _ in dims]
             for leaf in leaves:
                 column = f"m{len(columns)}"
                 columns[leaf.full_name] = (name, column)
@@ -555,6 +548,18 @@ class Compiler:
                 raise QueryFormatError(f"cannot order by {name}: it is not in the query")
             ordered.append(exp.Ordered(this=exp.column(quoted(alias)), desc=descending))
         return ordered
+
+
+@lru_cache(maxsize=1024)
+def _cube_table(sql_table: str | None, sql: str | None, name: str, dialect: str) -> exp.Expression:
+    """A cube's table (or subquery), aliased by its name; parsed once per dialect."""
+    if sql_table:
+        return exp.to_table(sql_table, dialect=dialect).as_(quoted(name))
+    import sqlglot
+
+    return exp.Subquery(
+        this=sqlglot.parse_one(sql, read=dialect), alias=exp.TableAlias(this=quoted(name))
+    )
 
 
 def compile_query(

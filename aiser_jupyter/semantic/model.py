@@ -370,4 +370,4 @@ class SemanticModel:
         """The SQL that answers a Cube REST query, in `dialect` (duckdb, postgres, spark, …)."""
         from aiser_jupyter.semantic.compiler import compile_query
 
-        return compile_query(self, query, dialect).sql(dialect=dialect, pretty=True)
+        return compile_query(self, query, dialect).sql(dialect=dialect, pretty=True, copy=False)

@@ -66,7 +66,7 @@ class PreparedQuery:
                 built = compiler(self.model, self.query, rollup, table)
             else:
                 built = Compiler(self.model, self.query, dialect)
-            text = built.compile().sql(dialect=built.dialect, pretty=True)
+            text = built.compile().sql(dialect=built.dialect, pretty=True, copy=False)
             total = (
                 built.compile(for_total=True).sql(dialect=built.dialect)
                 if (self.query.total)
