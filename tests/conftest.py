@@ -57,14 +57,16 @@ def interrupt_soon():
     """Send this process SIGINT after a delay, as Jupyter's "interrupt kernel" does.
 
     A kernel turns SIGINT into KeyboardInterrupt; a process started in the background
-    (as CI may start us) inherits SIGINT ignored, so the handler is put back here.
+    (as CI may start us) inherits SIGINT ignored or blocked, so both are undone here.
     """
     previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    mask = signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})  # may come blocked too
 
     def arm(delay: float) -> None:
         threading.Timer(delay, os.kill, (os.getpid(), signal.SIGINT)).start()
 
     yield arm
+    signal.pthread_sigmask(signal.SIG_SETMASK, mask)
     signal.signal(signal.SIGINT, previous)
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 
 import duckdb
 import pandas as pd
@@ -170,12 +169,9 @@ def test_a_snippet_must_be_one_query():
 
 def test_interrupting_a_duckdb_query_stops_it(interrupt_soon):
     interrupt_soon(0.5)
-    started = time.perf_counter()
     with pytest.raises(QueryInterrupted):
-        aiser.sql(
-            "SELECT count(*) FROM range(100000000000) a, range(10) b WHERE a.range % 7 = b.range"
-        )
-    assert time.perf_counter() - started < 30
+        # ~10 s on this machine when not interrupted: a missed interrupt fails, never hangs
+        aiser.sql("SELECT count(*) FROM range(3000000000) a WHERE a.range % 7 = 3")
     assert aiser.sql("SELECT 1 AS ok").df["ok"].tolist() == [1]
 
 

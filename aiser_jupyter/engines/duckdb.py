@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import TYPE_CHECKING, Any
 
 import duckdb
@@ -34,6 +35,10 @@ class DuckDBEngine:
             self.con = duckdb.connect(database, read_only=read_only, config=dict(DEFAULT_CONFIG))
         except duckdb.Error as exc:
             raise QueryError(f"Cannot open DuckDB database {database!r}: {exc}") from None
+        # Outside Jupyter, DuckDB's text progress bar would land on the process's stdout; in
+        # Jupyter DuckDB refuses the setting (it draws with ipywidgets when they exist).
+        with contextlib.suppress(duckdb.Error):
+            self.con.execute("SET enable_progress_bar = false")
 
     def execute(self, sql: str, params: Params = None, limit: int | None = None) -> pa.Table | None:
         try:

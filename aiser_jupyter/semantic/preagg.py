@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlglot import exp
 
-from aiser_jupyter.semantic.compiler import Compiler, quoted
+from aiser_jupyter.semantic.compiler import Compiler, compile_query, quoted
 from aiser_jupyter.semantic.dates import DateRangeError, date_range
 from aiser_jupyter.semantic.loader import ModelError
 from aiser_jupyter.semantic.model import Cube, Member, SemanticModel
@@ -67,9 +67,21 @@ class Rollup:
     refresh_every: timedelta | None
     refresh_sql: str | None
     kind: str = "rollup"
+    exact: bool = False
+    """Answers only queries at its own grain (its dimensions multiply its cube's rows)."""
     checked_at: float = field(default=0.0, repr=False)
     definitions: dict[str, tuple[str, str]] = field(default_factory=dict, repr=False)
     """Build SQL and its hash per dialect, made once per loaded model."""
+
+    def multiplied(self, model: SemanticModel) -> bool:
+        """Whether its dimensions reach across a one_to_many join, repeating its cube's rows.
+        Such a rollup holds each group's exact numbers and answers only its own grain."""
+        compiler = Compiler(model, Query(), "duckdb")
+        needed = [self.cube]
+        for name in [*self.dimensions, *([self.time_dimension] if self.time_dimension else [])]:
+            compiler._cubes_of(model.member(name), needed)
+        edges = compiler.join_tree(needed)[1]
+        return bool(edges) and compiler.multiplied(self.cube, edges)
 
     def definition(self, model: SemanticModel, dialect: str) -> tuple[str, str]:
         if dialect not in self.definitions:
@@ -118,17 +130,17 @@ def rollups(model: SemanticModel) -> list[Rollup]:
                     f"pre-aggregation type {kind!r} is not supported (rollup, original_sql)",
                     member=where,
                 )
-            refresh = raw.get("refresh_key") or {}
+            refresh = raw.get("refresh_key") or raw.get("refreshKey") or {}
+            time_dimension = raw.get("time_dimension") or raw.get("timeDimension")
             rollup = Rollup(
                 cube=cube.name,
                 name=name,
                 measures=[_member_name(cube.name, m) for m in raw.get("measures") or []],
                 dimensions=[_member_name(cube.name, d) for d in raw.get("dimensions") or []],
-                time_dimension=_member_name(cube.name, raw["time_dimension"])
-                if raw.get("time_dimension")
-                else None,
+                time_dimension=_member_name(cube.name, time_dimension) if time_dimension else None,
                 granularity=raw.get("granularity"),
-                partition_granularity=raw.get("partition_granularity"),
+                partition_granularity=raw.get("partition_granularity")
+                or raw.get("partitionGranularity"),
                 refresh_every=_every(refresh.get("every"), where)
                 or (None if refresh.get("sql") else DEFAULT_EVERY),
                 refresh_sql=refresh.get("sql"),
@@ -140,6 +152,7 @@ def rollups(model: SemanticModel) -> list[Rollup]:
                 *([rollup.time_dimension] if rollup.time_dimension else []),
             ]:
                 model.member(member)  # unknown members are a ModelError naming them
+            rollup.exact = kind == "rollup" and rollup.multiplied(model)
             if rollup.time_dimension and not rollup.granularity:
                 raise ModelError("a rollup with a time_dimension needs a granularity", member=where)
             found.append(rollup)
@@ -165,7 +178,7 @@ class RollupCompiler(Compiler):
         return self.dimension(member)
 
     def aggregate(self, member: Member) -> exp.Expression:
-        parts = PARTS.get(member.type)
+        parts = None if self.rollup.exact else PARTS.get(member.type)
         if parts is None:  # exact grain: one rollup row per group
             return exp.Max(this=self.column(member.full_name))
         values = [exp.func(how, self.column(member.full_name + suffix)) for suffix, how in parts]
@@ -222,7 +235,7 @@ def matches(
             grains.append(td.granularity)
         if td.date_range is not None and not _aligned(td, rollup, query.timezone, now):
             return False
-    if any(PARTS.get(leaf.type) is None for leaf in leaves):
+    if rollup.exact or any(PARTS.get(leaf.type) is None for leaf in leaves):
         exact = set(query.dimensions) == set(rollup.dimensions) and (
             grains == [rollup.granularity] if rollup.time_dimension else not grains
         )
@@ -295,6 +308,21 @@ def build_select(model: SemanticModel, rollup: Rollup, dialect: str) -> exp.Sele
     if rollup.kind == "original_sql":
         compiler = Compiler(model, Query(), dialect)
         return exp.select("*").from_(compiler.table(model.cubes[rollup.cube]))
+    if rollup.exact:  # each group's numbers, computed the way a query would (keyed)
+        compiler = Compiler(model, Query(), dialect)
+        leaves = _leaves(compiler, [model.member(m) for m in rollup.measures])
+        return compile_query(
+            model,
+            Query(
+                measures=[leaf.full_name for leaf in leaves],
+                dimensions=rollup.dimensions,
+                time_dimensions=[TimeDimension(rollup.time_dimension, rollup.granularity)]
+                if rollup.time_dimension
+                else [],
+                limit=None,
+            ),
+            dialect,
+        )
     times = (
         [TimeDimension(rollup.time_dimension, rollup.granularity)]
         if (rollup.time_dimension)

@@ -41,7 +41,9 @@ class Snippet:
             path = tuple(part.strip() for part in sql[start + 1 : end].split("."))
             if not all(part.isidentifier() for part in path):
                 raise ValueError(f"cannot read the reference {sql[start : end + 1]!r}")
-            pieces += [sql[position:start], PLACEHOLDER.format(len(refs))]
+            # Cube also reads JavaScript's ${CUBE} spelling in YAML: the $ is not SQL
+            text_end = start - 1 if start > position and sql[start - 1] == "$" else start
+            pieces += [sql[position:text_end], PLACEHOLDER.format(len(refs))]
             refs.append(path)
             position = end + 1
         pieces.append(sql[position:])
