@@ -91,3 +91,16 @@ def pg_server():
 @pytest.fixture
 def pg_url(pg_server) -> str:
     return pg_server.url
+
+
+@pytest.fixture(scope="session")
+def pg_retail(pg_server) -> str:
+    """The PostgreSQL server holding the sample retail tables (loaded through ADBC); its URL."""
+    from adbc_driver_postgresql import dbapi
+
+    from aiser_jupyter.sources.sample import retail_tables
+
+    with dbapi.connect(pg_server.url, autocommit=True) as conn, conn.cursor() as cursor:
+        for name, table in retail_tables().items():
+            cursor.adbc_ingest(name, table, mode="replace")
+    return pg_server.url

@@ -213,16 +213,8 @@ def test_a_file_cache_survives_the_session(tmp_path, monkeypatch):
     second.preaggregations().engine.close()
 
 
-def test_rollup_built_from_postgres_is_served_locally(retail, pg_server):
-    from adbc_driver_postgresql import dbapi
-
-    from aiser_jupyter.sources.sample import retail_tables
-
-    with dbapi.connect(pg_server.url, autocommit=True) as conn, conn.cursor() as cursor:
-        for name, table in retail_tables().items():
-            cursor.execute(f"DROP TABLE IF EXISTS {name}")
-            cursor.adbc_ingest(name, table, mode="create")
-    aiser.connect(pg_server.url, name="pg")
+def test_rollup_built_from_postgres_is_served_locally(retail, pg_retail):
+    aiser.connect(pg_retail, name="pg")
     query = {
         "measures": ["orders.revenue"],
         "dimensions": ["customers.region"],

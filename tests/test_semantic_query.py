@@ -386,16 +386,8 @@ def test_sql_for_each_dialect(retail):
         assert sqlglot.parse_one(text, read=dialect) is not None
 
 
-def test_the_same_answers_on_postgres(retail, pg_server):
-    from adbc_driver_postgresql import dbapi
-
-    from aiser_jupyter.sources.sample import retail_tables
-
-    with dbapi.connect(pg_server.url, autocommit=True) as conn, conn.cursor() as cursor:
-        for name, table in retail_tables().items():
-            cursor.execute(f"DROP TABLE IF EXISTS {name}")
-            cursor.adbc_ingest(name, table, mode="create")
-    aiser.connect(pg_server.url, name="pg")
+def test_the_same_answers_on_postgres(retail, pg_retail):
+    aiser.connect(pg_retail, name="pg")
     for query in (
         {
             "measures": ["orders.count", "orders.revenue"],
