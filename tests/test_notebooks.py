@@ -176,3 +176,34 @@ def test_demo_fails_loudly_on_a_cell_error(
     assert "broken.ipynb: a cell failed" in err
     assert "no_such_table" in err
     assert not (tmp_path / "out" / "quickstart.html").exists()
+
+
+def test_semantic_measures_by_region(
+    executed: Callable[[str], Any], duck: duckdb.DuckDBPyConnection
+) -> None:
+    rows = table_rows(tagged(executed("semantic_layer.ipynb"), "check-by-region"))
+    expected = duck.sql(
+        "SELECT c.region, count(*), sum(o.revenue), sum(o.revenue) / count(*) FROM orders o "
+        "JOIN customers c ON c.customer_id = o.customer_id WHERE o.status = 'completed' "
+        "GROUP BY 1 ORDER BY 3 DESC"
+    ).fetchall()
+    assert [r[0] for r in rows] == [e[0] for e in expected]
+    for row, want in zip(rows, expected, strict=True):
+        assert int(row[1]) == want[1]
+        assert float(row[2]) == pytest.approx(want[2], rel=1e-5)
+        assert float(row[3]) == pytest.approx(want[3], rel=1e-5)
+
+
+def test_semantic_fan_out(executed: Callable[[str], Any], duck: duckdb.DuckDBPyConnection) -> None:
+    rows = table_rows(tagged(executed("semantic_layer.ipynb"), "check-fanout"))
+    expected = duck.sql(
+        "SELECT o.status, count(DISTINCT c.customer_id), count(o.order_id) FROM customers c "
+        "LEFT JOIN orders o ON o.customer_id = c.customer_id GROUP BY 1 ORDER BY 1 NULLS LAST"
+    ).fetchall()
+    got = [(None if r[0] == "NaN" else r[0], int(r[1]), int(r[2])) for r in rows]
+    assert got == [tuple(e) for e in expected]
+
+
+def test_semantic_rollup_served(executed: Callable[[str], Any]) -> None:
+    out = printed(tagged(executed("semantic_layer.ipynb"), "check-rollup"))
+    assert "served by: orders.daily_by_region" in out
