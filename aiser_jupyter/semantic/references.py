@@ -41,6 +41,8 @@ class Snippet:
             path = tuple(part.strip() for part in sql[start + 1 : end].split("."))
             if not all(part.isidentifier() for part in path):
                 raise ValueError(f"cannot read the reference {sql[start : end + 1]!r}")
+            if path[0] == "TABLE":  # Cube's older name for {CUBE}
+                path = ("CUBE", *path[1:])
             # Cube also reads JavaScript's ${CUBE} spelling in YAML: the $ is not SQL
             text_end = start - 1 if start > position and sql[start - 1] == "$" else start
             pieces += [sql[position:text_end], PLACEHOLDER.format(len(refs))]
