@@ -17,12 +17,11 @@ Target (from the issue): p95 of ours under 5 ms. ``--profile`` adds a cProfile o
 
 from __future__ import annotations
 
-import cProfile
 import gc
-import io
-import pstats
 import sys
 import time
+
+from profiling import profile
 
 RUNS, WARMUP, TARGET_MS = 500, 50, 5.0
 TABLES: dict[str, str] = {}  # cube -> its table's columns, first the primary key
@@ -139,19 +138,7 @@ def main() -> None:
     verdict = "met" if p95 < TARGET_MS else "MISSED"
     print(f"target p95 under {TARGET_MS:g} ms: {verdict} ({p95:.2f} ms)")
     if "--profile" in sys.argv[1:]:
-        profile(lambda: model.to_sql(QUERY, "duckdb"))
-
-
-def profile(call) -> None:
-    profiler = cProfile.Profile()
-    profiler.enable()
-    for _ in range(RUNS):
-        call()
-    profiler.disable()
-    for order in ("tottime", "cumulative"):
-        out = io.StringIO()
-        pstats.Stats(profiler, stream=out).strip_dirs().sort_stats(order).print_stats(20)
-        print(out.getvalue())
+        profile(lambda: model.to_sql(QUERY, "duckdb"), RUNS)
 
 
 if __name__ == "__main__":

@@ -15,11 +15,10 @@ Target (from the issue): ours <= 1.3x of calling DuckDB directly (checked agains
 
 from __future__ import annotations
 
-import cProfile
-import io
-import pstats
 import sys
 import timeit
+
+from profiling import profile
 
 NUMBER = 2_000
 REPEATS = 5
@@ -70,20 +69,7 @@ def main() -> None:
         print(f"target ours <= {TARGET_RATIO}x of {name.split(':')[0]}: {verdict} ({ratio:.2f}x)")
 
     if "--profile" in sys.argv[1:]:
-        profile(ours)
-
-
-def profile(call: object) -> None:
-    """cProfile `call` over NUMBER calls; print the top functions."""
-    profiler = cProfile.Profile()
-    profiler.enable()
-    for _ in range(NUMBER):
-        call()  # type: ignore[operator]
-    profiler.disable()
-    for order in ("tottime", "cumulative"):
-        out = io.StringIO()
-        pstats.Stats(profiler, stream=out).strip_dirs().sort_stats(order).print_stats(20)
-        print(out.getvalue())
+        profile(ours, NUMBER)
 
 
 if __name__ == "__main__":
