@@ -18,9 +18,10 @@ from typing import TYPE_CHECKING, Any
 
 from sqlglot import exp
 
-from aiser_jupyter.semantic.compiler import Compiler, compile_query, quoted
+from aiser_jupyter.semantic.compiler import Compiler, compile_query
 from aiser_jupyter.semantic.dates import DateRangeError, date_range
 from aiser_jupyter.semantic.loader import ModelError
+from aiser_jupyter.semantic.members import quoted
 from aiser_jupyter.semantic.model import Cube, Member, SemanticModel
 from aiser_jupyter.semantic.query import Query, TimeDimension
 
