@@ -257,3 +257,50 @@ def test_original_sql_copy_answers_queries_on_its_cube_alone(retail):
     )
     joined = retail.query({"measures": ["products.count"], "dimensions": ["orders.status"]})
     assert joined.pre_aggregation is None
+
+
+def test_incremental_refresh_rebuilds_only_the_update_window(retail, monkeypatch):
+    from datetime import date, datetime
+
+    monkeypatch.setattr(preagg, "REFRESH_CHECK_SECONDS", 0.0)
+    days = (date.today() - date(2024, 7, 15)).days  # the window opens in July 2024
+    model = copy.deepcopy(RETAIL)
+    rollup = model["cubes"][0]["pre_aggregations"][0]
+    rollup["partition_granularity"] = "month"
+    rollup["refresh_key"] = {
+        "sql": "SELECT count(*) FROM orders",
+        "incremental": True,
+        "update_window": f"{days} day",
+    }
+    retail.load_model(model)
+    by_year = {
+        "measures": ["orders.count"],
+        "timeDimensions": [{"dimension": "orders.order_date", "granularity": "year"}],
+    }
+    before = dict(rows(retail.query(by_year).df))
+    # Orders change on both sides of the window; only the window's partitions are rebuilt.
+    retail.sql("DELETE FROM orders WHERE order_date IN ('2023-03-01', '2024-10-01')")
+    after = retail.query(by_year)
+    assert after.pre_aggregation == "orders.daily_by_region"
+    raw = dict(
+        hand(
+            retail,
+            """SELECT date_trunc('year', order_date)::TIMESTAMP, count(*)
+        FROM orders GROUP BY 1""",
+        )
+    )
+    y2023, y2024 = datetime(2023, 1, 1), datetime(2024, 1, 1)
+    assert dict(rows(after.df))[y2024] == raw[y2024] < before[y2024]  # inside: refreshed
+    assert dict(rows(after.df))[y2023] == before[y2023] > raw[y2023]  # outside: kept as built
+    assert retail.refresh_pre_aggregations()  # a forced refresh rebuilds every partition
+    assert dict(rows(retail.query(by_year).df)) == raw
+
+
+def test_incremental_needs_partitions():
+    model = copy.deepcopy(RETAIL)
+    model["cubes"][0]["pre_aggregations"][0]["refresh_key"] = {
+        "every": "1 hour",
+        "incremental": True,
+    }
+    with pytest.raises(ModelError, match="partition_granularity"):
+        aiser.model(model)

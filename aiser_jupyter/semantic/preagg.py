@@ -20,6 +20,7 @@ from sqlglot import exp
 
 from aiser_jupyter.semantic.compiler import Compiler, compile_query
 from aiser_jupyter.semantic.dates import DateRangeError, date_range
+from aiser_jupyter.semantic.filters import timestamp
 from aiser_jupyter.semantic.loader import ModelError
 from aiser_jupyter.semantic.members import quoted
 from aiser_jupyter.semantic.model import Cube, Member, SemanticModel
@@ -68,6 +69,9 @@ class Rollup:
     refresh_every: timedelta | None
     refresh_sql: str | None
     kind: str = "rollup"
+    incremental: bool = False
+    """Refreshes rebuild only the partitions inside `update_window` (Cube's incremental)."""
+    update_window: timedelta | None = None
     exact: bool = False
     """Answers only queries at its own grain (its dimensions multiply its cube's rows)."""
     checked_at: float = field(default=0.0, repr=False)
@@ -142,6 +146,10 @@ def rollups(model: SemanticModel) -> list[Rollup]:
                 granularity=raw.get("granularity"),
                 partition_granularity=raw.get("partition_granularity")
                 or raw.get("partitionGranularity"),
+                incremental=bool(refresh.get("incremental", False)),
+                update_window=_every(
+                    refresh.get("update_window") or refresh.get("updateWindow"), where
+                ),
                 refresh_every=_every(refresh.get("every"), where)
                 or (None if refresh.get("sql") else DEFAULT_EVERY),
                 refresh_sql=refresh.get("sql"),
@@ -154,6 +162,11 @@ def rollups(model: SemanticModel) -> list[Rollup]:
             ]:
                 model.member(member)  # unknown members are a ModelError naming them
             rollup.exact = kind == "rollup" and rollup.multiplied(model)
+            if rollup.incremental and not (rollup.time_dimension and rollup.partition_granularity):
+                raise ModelError(
+                    "an incremental refresh_key needs a time_dimension and a partition_granularity",
+                    member=where,
+                )
             if rollup.time_dimension and not rollup.granularity:
                 raise ModelError("a rollup with a time_dimension needs a granularity", member=where)
             found.append(rollup)
@@ -303,9 +316,12 @@ def serves_original_sql(model: SemanticModel, query: Query, rollup: Rollup) -> b
     return Compiler(model, query, "duckdb").leaves_and_cubes()[1] == [rollup.cube]
 
 
-def build_select(model: SemanticModel, rollup: Rollup, dialect: str) -> exp.Select:
+def build_select(
+    model: SemanticModel, rollup: Rollup, dialect: str, since: datetime | None = None
+) -> exp.Select:
     """The SQL that computes a pre-aggregation from the source: for a rollup its dimensions
-    and measure parts, for original_sql the cube's own rows."""
+    and measure parts (from `since` on, for an incremental refresh), for original_sql the
+    cube's own rows."""
     if rollup.kind == "original_sql":
         compiler = Compiler(model, Query(), dialect)
         return exp.select("*").from_(compiler.table(model.cubes[rollup.cube]))
@@ -373,6 +389,9 @@ def build_select(model: SemanticModel, rollup: Rollup, dialect: str) -> exp.Sele
             )
         else:
             select = select.select(exp.alias_(base, quoted(leaf.full_name), copy=False), copy=False)
+    if since is not None:
+        start = compiler.local_time(model.member(rollup.time_dimension))
+        select = select.where(exp.GTE(this=start, expression=timestamp(since)), copy=False)
     if outputs:
         select = select.group_by(*[e.copy() for _, e in outputs], copy=False)
     return select
@@ -424,8 +443,37 @@ class PreAggregationStore:
             if rollup.refresh_sql and refresh_value is None:
                 refresh_value = _first_value(source.engine.execute(rollup.refresh_sql))
                 rollup.checked_at = now
-            self._build(rollup, source.engine.execute(sql), definition, refresh_value)
+            if rollup.incremental and not force and state is not None and state[0] == definition:
+                self._refresh_window(model, rollup, source, definition, refresh_value)
+            else:
+                self._build(rollup, source.engine.execute(sql), definition, refresh_value)
         return rollup.table
+
+    def _refresh_window(
+        self,
+        model: SemanticModel,
+        rollup: Rollup,
+        source: Any,
+        definition: str,
+        refresh: str | None,
+    ) -> None:
+        """Rebuild only the partitions that `update_window` reaches (the latest one at least)."""
+        since = _truncate(
+            datetime.now() - (rollup.update_window or timedelta(0)), rollup.partition_granularity
+        )
+        dialect = source.engine.dialect
+        data = source.engine.execute(build_select(model, rollup, dialect, since).sql(dialect))
+        column = exp.column(quoted(f"{rollup.time_dimension}.{rollup.granularity}"))
+        table = exp.to_identifier(rollup.table, quoted=True).sql("duckdb")
+        delete = exp.delete(table, where=exp.GTE(this=column, expression=timestamp(since)))
+        con = self.engine.con
+        con.register("rollup_data_", data)
+        try:
+            con.execute(delete.sql("duckdb"))
+            con.execute(f"INSERT INTO {table} SELECT * FROM rollup_data_")
+        finally:
+            con.unregister("rollup_data_")
+        self._record(rollup, definition, refresh)
 
     def _build(self, rollup: Rollup, data: pa.Table, definition: str, refresh: str | None) -> None:
         con = self.engine.con
@@ -435,8 +483,11 @@ class PreAggregationStore:
             con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM rollup_data_")
         finally:
             con.unregister("rollup_data_")
+        self._record(rollup, definition, refresh)
+
+    def _record(self, rollup: Rollup, definition: str, refresh: str | None) -> None:
         built = datetime.now()
-        con.execute(
+        self.engine.con.execute(
             "INSERT OR REPLACE INTO aiser_preaggregations VALUES ($1, $2, $3, $4, $5)",
             [rollup.full_name, rollup.table, definition, refresh, built],
         )
