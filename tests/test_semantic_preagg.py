@@ -304,3 +304,30 @@ def test_incremental_needs_partitions():
     }
     with pytest.raises(ModelError, match="partition_granularity"):
         aiser.model(model)
+
+
+def test_approximate_distinct_counts_merge_across_the_rollups_groups(retail):
+    served = retail.query(
+        {
+            "measures": ["orders.approximate_buyers"],
+            "dimensions": ["customers.region"],
+            "order": {"customers.region": "asc"},
+        }
+    )
+    assert served.pre_aggregation == "orders.daily_by_region"  # coarser than the rollup
+    exact = hand(
+        retail,
+        """SELECT c.region, count(DISTINCT o.customer_id) FROM orders o
+        JOIN customers c USING (customer_id) GROUP BY 1 ORDER BY 1""",
+    )
+    assert rows(served.df) == exact
+    raw = raw_answer(
+        retail,
+        {
+            "measures": ["orders.approximate_buyers"],
+            "dimensions": ["customers.region"],
+            "order": {"customers.region": "asc"},
+        },
+    )
+    for (_, sketch), (_, estimate) in zip(exact, rows(raw), strict=True):
+        assert estimate == pytest.approx(sketch, rel=0.1)  # the raw path estimates

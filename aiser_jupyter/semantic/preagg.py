@@ -47,8 +47,11 @@ PARTS = {
     "min": [("", "MIN")],
     "max": [("", "MAX")],
     "avg": [("__sum", "SUM"), ("__count", "SUM")],
+    "count_distinct_approx": [("", "DISTINCT_SET")],
 }
-"""Stored parts of each measure type and how each part re-aggregates; others need exact grain."""
+"""Stored parts of each measure type and how each part re-aggregates; others need exact grain.
+An approximate distinct count is stored as its group's set of distinct values, which merges
+across groups (and so counts exactly)."""
 REFRESH_CHECK_SECONDS = 10.0
 """A refresh key's SQL runs at most this often, so a hit stays a cheap local query."""
 DEFAULT_EVERY = timedelta(hours=1)
@@ -195,6 +198,9 @@ class RollupCompiler(Compiler):
         parts = None if self.rollup.exact else PARTS.get(member.type)
         if parts is None:  # exact grain: one rollup row per group
             return exp.Max(this=self.column(member.full_name))
+        if parts[0][1] == "DISTINCT_SET":
+            merged = exp.func("FLATTEN", exp.ArrayAgg(this=self.column(member.full_name)))
+            return exp.func("LENGTH", exp.func("LIST_DISTINCT", merged, dialect="duckdb"))
         values = [exp.func(how, self.column(member.full_name + suffix)) for suffix, how in parts]
         if member.type == "count":  # a sum of counts is still a count, not a HUGEINT
             return exp.cast(values[0], exp.DataType.build("bigint"))
@@ -386,6 +392,12 @@ def build_select(
                     exp.Count(this=base.this.copy()), quoted(leaf.full_name + "__count"), copy=False
                 ),
                 copy=False,
+            )
+        elif leaf.type == "count_distinct_approx":
+            value = base.this if isinstance(base, exp.ApproxDistinct) else base.this.expressions[0]
+            distinct = exp.ArrayAgg(this=exp.Distinct(expressions=[value.copy()]))
+            select = select.select(
+                exp.alias_(distinct, quoted(leaf.full_name), copy=False), copy=False
             )
         else:
             select = select.select(exp.alias_(base, quoted(leaf.full_name), copy=False), copy=False)
