@@ -109,10 +109,7 @@ class Session:
         if suffix in targets.EXCEL_SUFFIXES:
             import pandas as pd
 
-            frame = pd.concat([pd.read_excel(f) for f in files], ignore_index=True)
-            engine.con.register("frame_", frame)
-            engine.execute(f"CREATE OR REPLACE TABLE {quoted(table)} AS SELECT * FROM frame_")
-            engine.con.unregister("frame_")
+            engine.store(table, pd.concat([pd.read_excel(f) for f in files], ignore_index=True))
         else:
             # Parquet stays where it is (a view reads only the columns a query needs);
             # text formats are parsed once into a table.
@@ -422,11 +419,7 @@ class Session:
 
         duck = self.default_duckdb()
         for table_name, table in retail_tables(seed).items():
-            duck.engine.con.register("sample_", table)  # type: ignore[attr-defined]
-            duck.engine.execute(
-                f"CREATE OR REPLACE TABLE {quoted(table_name)} AS SELECT * FROM sample_"
-            )
-            duck.engine.con.unregister("sample_")  # type: ignore[attr-defined]
+            duck.engine.store(table_name, table)  # type: ignore[attr-defined]
             duck.tables.append(table_name)
         self.current = duck.name
         return duck
@@ -436,6 +429,9 @@ class Session:
             connection.close()
         self.connections.clear()
         self.current = None
+        if self._preaggregations is not None:
+            self._preaggregations.engine.close()
+            self._preaggregations = None
 
 
 def quoted(name: str) -> str:

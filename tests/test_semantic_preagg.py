@@ -200,7 +200,6 @@ def test_a_file_cache_survives_the_session(tmp_path, monkeypatch):
     first.query({"measures": ["orders.count"]})
     built = first.preaggregations().state(first._rollups[0])[2]
     first.close()
-    first.preaggregations().engine.close()
 
     from aiser_jupyter.sessions import Session
 

@@ -476,8 +476,16 @@ def test_compare_date_range(retail):
 
 
 def test_table_is_cubes_older_name_for_cube(retail):
-    model = {"cubes": [{"name": "o", "sql_table": "orders", "measures": [
-        {"name": "revenue", "type": "sum", "sql": "{TABLE}.revenue"}]}]}
+    model = {
+        "cubes": [
+            {
+                "name": "o",
+                "sql_table": "orders",
+                "measures": [{"name": "revenue", "type": "sum", "sql": "{TABLE}.revenue"}],
+            }
+        ]
+    }
     aiser.model(model)
     assert rows(aiser.query({"measures": ["o.revenue"]}).df) == hand(
-        retail, "SELECT sum(revenue) FROM orders")
+        retail, "SELECT sum(revenue) FROM orders"
+    )

@@ -61,6 +61,22 @@ class DuckDBEngine:
     def columns(self) -> pa.Table:
         return self.con.sql(COLUMNS_SQL).to_arrow_table()
 
+    def store(self, name: str, data: Any, *, append: bool = False) -> None:
+        """Copy a DataFrame or Arrow table into table `name` (replaced, or appended to)."""
+        from sqlglot import exp
+
+        table = exp.to_identifier(name, quoted=True).sql(dialect="duckdb")
+        statement = (
+            f"INSERT INTO {table} SELECT * FROM incoming_"
+            if append
+            else f"CREATE OR REPLACE TABLE {table} AS SELECT * FROM incoming_"
+        )
+        self.con.register("incoming_", data)
+        try:
+            self.con.execute(statement)
+        finally:
+            self.con.unregister("incoming_")
+
     def register(self, name: str, data: Any) -> None:
         """Make a DataFrame or Arrow table queryable as `name` (no copy)."""
         self.con.register(name, data)

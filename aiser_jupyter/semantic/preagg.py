@@ -478,23 +478,12 @@ class PreAggregationStore:
         column = exp.column(quoted(f"{rollup.time_dimension}.{rollup.granularity}"))
         table = exp.to_identifier(rollup.table, quoted=True).sql("duckdb")
         delete = exp.delete(table, where=exp.GTE(this=column, expression=timestamp(since)))
-        con = self.engine.con
-        con.register("rollup_data_", data)
-        try:
-            con.execute(delete.sql("duckdb"))
-            con.execute(f"INSERT INTO {table} SELECT * FROM rollup_data_")
-        finally:
-            con.unregister("rollup_data_")
+        self.engine.con.execute(delete.sql("duckdb"))
+        self.engine.store(rollup.table, data, append=True)
         self._record(rollup, definition, refresh)
 
     def _build(self, rollup: Rollup, data: pa.Table, definition: str, refresh: str | None) -> None:
-        con = self.engine.con
-        con.register("rollup_data_", data)
-        try:
-            name = exp.to_identifier(rollup.table, quoted=True).sql("duckdb")
-            con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM rollup_data_")
-        finally:
-            con.unregister("rollup_data_")
+        self.engine.store(rollup.table, data)
         self._record(rollup, definition, refresh)
 
     def _record(self, rollup: Rollup, definition: str, refresh: str | None) -> None:
