@@ -69,7 +69,8 @@ class Result:
         if self.table is None:
             shape = "statement done, no rows"
         else:
-            shape = f"{self.table.num_rows:,} rows × {self.table.num_columns} columns"
+            rows, columns = self.table.num_rows, self.table.num_columns
+            shape = f"{rows:,} {plural(rows, 'row')} × {columns} {plural(columns, 'column')}"
         parts = [shape, self.connection, format_seconds(self.elapsed), *self.notes]
         return " · ".join(parts)
 
@@ -102,6 +103,10 @@ class ResultFrame(pd.DataFrame):
             return None
         note = html.escape(self.caption)
         return f'{table}<div class="aiser-caption" style="opacity:.7;font-size:.85em">{note}</div>'
+
+
+def plural(count: int, word: str) -> str:
+    return word if count == 1 else f"{word}s"
 
 
 def format_seconds(seconds: float) -> str:

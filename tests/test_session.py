@@ -213,3 +213,7 @@ def test_the_embedded_duckdb_name_is_reserved(tmp_path):
     with pytest.raises(ConnectionFailed, match="embedded DuckDB"):
         aiser.connect(f"sqlite:///{tmp_path}/x.db", name="duckdb")
     assert aiser.sql("SELECT 1 AS v").connection == "duckdb"
+
+
+def test_caption_speaks_english():
+    assert aiser.sql("SELECT 1 AS a").caption().startswith("1 row × 1 column · duckdb")
