@@ -18,6 +18,7 @@ from aiser_jupyter.__about__ import __version__
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
+    from aiser_jupyter.charts import Chart
     from aiser_jupyter.result import Result
     from aiser_jupyter.semantic.model import SemanticModel
     from aiser_jupyter.sessions import Session
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "__version__",
+    "chart",
     "connect",
     "load_ipython_extension",
     "load_sample",
@@ -93,3 +95,10 @@ def _auto(
 
 
 model.auto = _auto  # type: ignore[attr-defined]
+
+
+def chart(
+    data: Any, kind: str | None = None, x: str | None = None, y: Any = None, **options: Any
+) -> Chart:
+    """The chart that fits a Result or DataFrame (kind, x, y override the choice)."""
+    return session().chart(data, kind=kind, x=x, y=y, **options)

@@ -27,6 +27,7 @@ from aiser_jupyter.sqltext.templates import has_template, render
 if TYPE_CHECKING:
     import pandas as pd
 
+    from aiser_jupyter.charts import Chart
     from aiser_jupyter.engines.duckdb import DuckDBEngine
     from aiser_jupyter.semantic.model import SemanticModel
     from aiser_jupyter.semantic.preagg import PreAggregationStore, Rollup
@@ -405,6 +406,21 @@ class Session:
         if path is not None:
             Path(path).write_text(text, encoding="utf-8")
         return text
+
+    def chart(
+        self,
+        data: Any,
+        kind: str | None = None,
+        x: str | None = None,
+        y: str | Sequence[str] | None = None,
+        *,
+        max_points: int = 2000,
+    ) -> Chart:
+        """The chart that fits a Result or DataFrame (or the one asked for), as an ECharts
+        option; big series are downsampled and the chart says so."""
+        from aiser_jupyter.charts import chart
+
+        return chart(data, kind=kind, x=x, y=y, max_points=max_points)
 
     def history_frame(self) -> pd.DataFrame:
         import pandas as pd
