@@ -85,11 +85,15 @@ class Rollup:
         """Whether its dimensions reach across a one_to_many join, repeating its cube's rows.
         Such a rollup holds each group's exact numbers and answers only its own grain."""
         compiler = Compiler(model, Query(), "duckdb")
+        edges = self.joins(compiler)[1]
+        return bool(edges) and compiler.multiplied(self.cube, edges)
+
+    def joins(self, compiler: Compiler) -> tuple[str, list[tuple[str, str]]]:
+        """The join tree from its cube to the cubes of its dimensions."""
         needed = [self.cube]
         for name in [*self.dimensions, *([self.time_dimension] if self.time_dimension else [])]:
-            compiler._cubes_of(model.member(name), needed)
-        edges = compiler.join_tree(needed)[1]
-        return bool(edges) and compiler.multiplied(self.cube, edges)
+            compiler._cubes_of(compiler.model.member(name), needed)
+        return compiler.join_tree(needed)
 
     def definition(self, model: SemanticModel, dialect: str) -> tuple[str, str]:
         if dialect not in self.definitions:
@@ -370,10 +374,7 @@ def build_select(
                 ),
             )
         )
-    needed: list[str] = [rollup.cube]
-    for name in [*rollup.dimensions, *([rollup.time_dimension] if rollup.time_dimension else [])]:
-        compiler._cubes_of(model.member(name), needed)
-    root, edges = compiler.join_tree(needed)
+    root, edges = rollup.joins(compiler)
     if edges and compiler.multiplied(rollup.cube, edges):
         raise ModelError(
             "a rollup's dimensions may only come through many_to_one joins", member=rollup.full_name
