@@ -18,29 +18,37 @@ from aiser_jupyter.__about__ import __version__
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
-    from aiser_jupyter.charts import Chart
     from aiser_jupyter.result import Result
     from aiser_jupyter.semantic.model import SemanticModel
     from aiser_jupyter.sessions import Session
     from aiser_jupyter.sources.connection import Connection
+    from aiser_jupyter.widgets.chart import ChartWidget
+    from aiser_jupyter.widgets.connections import ConnectionPanel
+    from aiser_jupyter.widgets.schema import SchemaBrowser
+    from aiser_jupyter.widgets.table import ResultTable
 
 __all__ = [
     "__version__",
+    "browse",
     "chart",
     "connect",
     "load_ipython_extension",
     "load_sample",
     "model",
+    "panel",
     "query",
     "session",
     "sql",
+    "table",
 ]
 
 
 def load_ipython_extension(shell: Any) -> None:
     from aiser_jupyter.magics import register
+    from aiser_jupyter.widgets.display import register_formatters
 
     register(shell)
+    register_formatters(shell)
 
 
 def session() -> Session:
@@ -99,6 +107,30 @@ model.auto = _auto  # type: ignore[attr-defined]
 
 def chart(
     data: Any, kind: str | None = None, x: str | None = None, y: Any = None, **options: Any
-) -> Chart:
-    """The chart that fits a Result or DataFrame (kind, x, y override the choice)."""
-    return session().chart(data, kind=kind, x=x, y=y, **options)
+) -> ChartWidget:
+    """The chart that fits a Result or DataFrame (kind, x, y override the choice), as a live
+    widget: ``.option``, ``.reason``, ``.on_select(callback)``, ``.to_html(path)``."""
+    from aiser_jupyter.widgets.chart import ChartWidget
+
+    return ChartWidget(session().chart(data, kind=kind, x=x, y=y, **options))
+
+
+def table(data: Any, page_size: int = 25) -> ResultTable:
+    """A paged, sortable view of a Result or DataFrame; pages are read in the kernel."""
+    from aiser_jupyter.widgets.table import ResultTable
+
+    return ResultTable(data, page_size=page_size)
+
+
+def panel() -> ConnectionPanel:
+    """A form to test and make connections, with the list of live ones."""
+    from aiser_jupyter.widgets.connections import ConnectionPanel
+
+    return ConnectionPanel(session())
+
+
+def browse() -> SchemaBrowser:
+    """Connections, tables, columns and the semantic model as a tree, with table previews."""
+    from aiser_jupyter.widgets.schema import SchemaBrowser
+
+    return SchemaBrowser(session())

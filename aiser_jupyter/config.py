@@ -48,6 +48,9 @@ class Settings:
     preaggregation_cache: str = ":memory:"
     """Where rollups are materialised (a DuckDB file keeps them across kernels; one kernel
     at a time can open it)."""
+    widgets: str = "auto"
+    """``auto``: charts and big results show as live widgets where a widget front end is
+    attached (JupyterLab, Notebook 7, Voila), as static HTML elsewhere; ``on``; ``off``."""
 
     @classmethod
     def load(cls) -> Settings:

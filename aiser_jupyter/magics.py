@@ -22,6 +22,8 @@ class SqlOptions:
     save: str | None = None
     execute: bool = True
     limit: int | None = None
+    chart: str | None = None
+    """``--chart [KIND]``: "" lets the shape choose."""
     rest: list[str] = field(default_factory=list)
 
 
@@ -34,7 +36,7 @@ _VALUE_OPTIONS = {
     "--connection": "connection",
 }
 _FLAG_OPTIONS = {"--no-execute": ("execute", False)}
-SQL_USAGE = "%%sql [CONNECTION] [-o VAR] [--save NAME] [--no-execute] [--limit N]"
+SQL_USAGE = "%%sql [CONNECTION] [-o VAR] [--save NAME] [--no-execute] [--limit N] [--chart [KIND]]"
 
 
 def _is_option(word: str) -> bool:
@@ -57,7 +59,13 @@ def parse_sql_options(line: str, *, stop_at_sql: bool) -> tuple[SqlOptions, str]
             options.rest.append(word)
             rest = tail.strip()
             continue
-        if word in _FLAG_OPTIONS:
+        if word == "--chart":
+            from aiser_jupyter.charts.recommend import KINDS
+
+            kind, _, after = tail.strip().partition(" ")
+            options.chart = kind if kind in KINDS else ""
+            tail = after if kind in KINDS else tail
+        elif word in _FLAG_OPTIONS:
             attribute, value = _FLAG_OPTIONS[word]
             setattr(options, attribute, value)
         elif word in _VALUE_OPTIONS:
@@ -94,6 +102,8 @@ def _aiser_parser() -> _Parser:
     disconnect.add_argument("name")
     schema = commands.add_parser("schema", help="tables and columns")
     schema.add_argument("what", nargs="?", help="CONNECTION, TABLE or CONNECTION.TABLE")
+    commands.add_parser("panel", help="a form to test and make connections")
+    commands.add_parser("browse", help="browse connections, tables and the semantic model")
     commands.add_parser("snippets", help="saved queries")
     commands.add_parser("history", help="queries run in this kernel")
     sample = commands.add_parser("sample", help="load the sample retail tables into DuckDB")
@@ -128,7 +138,7 @@ class AiserMagics(Magics):
     def sql(self, line: str, cell: str | None = None) -> Any:
         """Run SQL on a connection; the cell's value is the result DataFrame.
 
-        %%sql [CONNECTION] [-o VAR] [--save NAME] [--no-execute] [--limit N]
+        %%sql [CONNECTION] [-o VAR] [--save NAME] [--no-execute] [--limit N] [--chart [KIND]]
         """
         if cell is None:
             options, query = parse_sql_options(line, stop_at_sql=True)
@@ -158,12 +168,16 @@ class AiserMagics(Magics):
         frame = result.df
         if options.out:
             self.shell.user_ns[options.out] = frame
+        if options.chart is not None:
+            from IPython.display import display
+
+            display(self.session.chart(result, kind=options.chart or None))
         return frame
 
     @line_magic
     def aiser(self, line: str) -> Any:
         """Connections, schema, snippets and history. Usage: %aiser COMMAND (connect, connections,
-        use, disconnect, schema, snippets, history, sample)"""
+        use, disconnect, schema, panel, browse, snippets, history, sample, model)"""
         args = _aiser_parser().parse_args(shlex.split(line))
         session = self.session
         if args.command in (None, "connections"):
@@ -187,6 +201,14 @@ class AiserMagics(Magics):
         if args.command == "schema":
             name, _, table = (args.what or "").partition(".")
             return session.schema(name or None, table or None)
+        if args.command == "panel":
+            from aiser_jupyter.widgets.connections import ConnectionPanel
+
+            return ConnectionPanel(session)
+        if args.command == "browse":
+            from aiser_jupyter.widgets.schema import SchemaBrowser
+
+            return SchemaBrowser(session)
         if args.command == "snippets":
             import pandas as pd
 

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from aiser_jupyter.config import Settings
 from aiser_jupyter.errors import AiserError, ConnectionFailed, UnknownConnection
 from aiser_jupyter.result import Result
-from aiser_jupyter.security.secrets import redact
+from aiser_jupyter.security.secrets import redact, redact_url
 from aiser_jupyter.sources import targets
 from aiser_jupyter.sources.connection import Connection
 from aiser_jupyter.sqltext.params import bind
@@ -167,6 +167,36 @@ class Session:
         del self.connections[connection.name]
         if self.current == connection.name:
             self.current = None
+
+    def test_connection(self, target: str, **options: Any) -> str:
+        """Open a database URL, run ``SELECT 1`` and close it again: a one-line verdict, or
+        ConnectionFailed saying why (nothing is kept either way)."""
+        started = time.perf_counter()
+        engine = targets.open_url(target, **options)
+        try:
+            engine.execute("SELECT 1")
+        except AiserError as exc:
+            raise ConnectionFailed(
+                redact(f"Reached the server, but a query failed: {exc}")
+            ) from None
+        finally:
+            engine.close()
+        elapsed = (time.perf_counter() - started) * 1000
+        return f"OK: {engine.kind} at {redact_url(target)} answered in {elapsed:.0f} ms"
+
+    def preview(
+        self, table: str, connection: str | None = None, schema: str | None = None, rows: int = 10
+    ) -> tuple[Result, int, str]:
+        """The first rows of a table, its row count, and a ready ``%%sql`` cell that reads it."""
+        from sqlglot import exp
+
+        conn = self.connection(connection)
+        name = exp.table_(table, db=schema or None, quoted=True).sql(conn.engine.dialect)
+        result = self.sql(f"SELECT * FROM {name}", conn.name, limit=rows)
+        counted = conn.engine.execute(f"SELECT count(*) FROM {name}")
+        count = int(counted.column(0)[0].as_py()) if counted is not None else 0
+        snippet = f"%%sql {conn.name}\nSELECT *\nFROM {name}\nLIMIT 100"
+        return result, count, snippet
 
     def connections_frame(self) -> pd.DataFrame:
         import pandas as pd

@@ -9,6 +9,7 @@ Everything is overridable: ``chart(result, kind="bar", x="region", y="revenue")`
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,8 +34,30 @@ class Chart:
         """Why this kind of chart, in one line."""
         return self.spec.reason
 
+    @property
+    def caption(self) -> str:
+        """The reason line and any notes (downsampling, merged categories), for under the chart."""
+        return " · ".join([self.reason, *self.notes])
+
     def to_json(self) -> str:
         return json.dumps(self.option, allow_nan=False)
+
+    def to_html(self, path: str | os.PathLike[str] | None = None, height: int = 480) -> str:
+        """A standalone HTML page (ECharts inlined, no network needed); written to `path` if
+        given."""
+        from aiser_jupyter.charts.html import page
+
+        title = (self.option.get("title") or {}).get("text") or f"{self.spec.kind} chart"
+        text = page(self.option, title=title, height=height, caption=self.caption)
+        if path is not None:
+            with open(path, "w", encoding="utf-8") as file:
+                file.write(text)
+        return text
+
+    def _repr_html_(self, height: int = 360) -> str:
+        from aiser_jupyter.charts.html import fragment
+
+        return fragment(self.option, height=height, caption=self.caption)
 
 
 def as_frame(data: Any) -> tuple[pd.DataFrame, dict[str, Any] | None]:

@@ -95,6 +95,33 @@ def open_url(url: str, **options: Any) -> Engine:
     return SqlAlchemyEngine(url)
 
 
+SERVER_SCHEMES = {"postgresql": ("postgresql", 5432), "mysql": ("mysql+pymysql", 3306)}
+
+
+def build_url(kind: str, **fields: Any) -> str:
+    """A connection URL from form fields (the connection panel's): ``postgresql``/``mysql``
+    from host, port, database, user, password; ``duckdb``/``sqlite`` from a path."""
+    if kind in SERVER_SCHEMES:
+        scheme, default_port = SERVER_SCHEMES[kind]
+        host = str(fields.get("host") or "localhost")
+        user = quote(str(fields.get("user") or ""), safe="")
+        password = str(fields.get("password") or "")
+        if password:
+            register(password)
+            user += ":" + quote(password, safe="")
+        port = fields.get("port") or default_port
+        database = quote(str(fields.get("database") or ""), safe="")
+        return f"{scheme}://{user + '@' if user else ''}{host}:{port}/{database}"
+    if kind == "duckdb":
+        return f"duckdb:///{fields.get('path') or ':memory:'}"
+    if kind == "sqlite":
+        path = fields.get("path")
+        if not path:
+            raise ConnectionFailed("A SQLite connection needs a database file path")
+        return f"sqlite:///{path}"
+    raise ConnectionFailed(f"No URL form for {kind!r} connections: give the URL itself")
+
+
 def duckdb_path(url: str) -> str:
     """``duckdb://``: in memory; ``duckdb:///rel.db``: relative; ``duckdb:////abs``: absolute."""
     path = url.split(":", 1)[1].removeprefix("//").removeprefix("/")

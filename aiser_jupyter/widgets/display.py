@@ -1,0 +1,53 @@
+"""How Session objects show: live widgets where a widget front end is attached, static
+HTML everywhere else.
+
+A widget output shows nothing where no widget manager runs (nbconvert's HTML, viewers),
+so widgets are used only where one surely does: a kernel that jupyter_server started for
+a notebook (JupyterLab, Notebook 7: it sets ``JPY_SESSION_NAME``) or Voila, or when
+``widgets = "on"``. Charts then draw as self-contained HTML, tables as plain HTML.
+The formatters are looked up by class name, so loading the extension imports neither
+pandas nor the widget libraries.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+
+def widgets_live() -> bool:
+    """Whether a widget front end is attached to this kernel (or widgets are forced on)."""
+    from aiser_jupyter.sessions import get_session
+
+    choice = get_session().settings.widgets
+    if choice in ("on", "off"):
+        return choice == "on"
+    from IPython import get_ipython
+
+    shell = get_ipython()
+    in_kernel = shell is not None and getattr(shell, "kernel", None) is not None
+    front_end = "JPY_SESSION_NAME" in os.environ or any(k.startswith("VOILA_") for k in os.environ)
+    return in_kernel and front_end
+
+
+def register_formatters(shell: Any) -> None:
+    formatter = shell.display_formatter.mimebundle_formatter
+
+    def result_frame(frame: Any) -> Any:
+        from aiser_jupyter.sessions import get_session
+
+        if len(frame) <= get_session().settings.display_rows or not widgets_live():
+            return None  # small results read best as the plain HTML table
+        from aiser_jupyter.widgets.table import ResultTable
+
+        return ResultTable(frame)._repr_mimebundle_()
+
+    def chart(value: Any) -> Any:
+        if not widgets_live():
+            return None
+        from aiser_jupyter.widgets.chart import ChartWidget
+
+        return ChartWidget(value)._repr_mimebundle_()
+
+    formatter.for_type_by_name("aiser_jupyter.result", "ResultFrame", result_frame)
+    formatter.for_type_by_name("aiser_jupyter.charts", "Chart", chart)
