@@ -1,0 +1,1 @@
+"""The agent: plain-language questions answered through the semantic layer (LLM or offline)."""

@@ -1,0 +1,344 @@
+"""What each part of a question asks for: measures, groupings, filters, counts, averages, top N.
+
+The roles come from the phrases found in the question and the words just before them
+("how many", "by", "top 5", "not"), so the same word reads as a count in "how many orders"
+and as a grouping in "top 5 customers by revenue".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from aiser_jupyter.agent.timewords import NUMBER_WORDS, UNITS
+from aiser_jupyter.agent.vocabulary import HOW, Candidate, Span, Token, Vocabulary, stem
+
+if TYPE_CHECKING:
+    from aiser_jupyter.semantic.model import SemanticModel
+
+FILLER = frozenset(
+    {"the", "a", "an", "all", "our", "my", "their", "total", "overall", "selling", "performing"}
+)
+PREPOSITIONS = frozenset({"of", "from", "in", "for", "on", "with", "among", "to", "by"})
+GROUP_WORDS = frozenset({"by", "per", "each", "every", "across", "which", "what"})
+GROUP_RANKERS = {"top": True, "best": True, "bottom": False, "worst": False}
+MEASURE_RANKERS = {
+    "most": True,
+    "highest": True,
+    "largest": True,
+    "biggest": True,
+    "greatest": True,
+    "least": False,
+    "lowest": False,
+    "smallest": False,
+    "fewest": False,
+}
+NEGATIONS = frozenset({"not", "excluding", "exclude", "except", "without", "non", "no", "excl"})
+AVERAGE = stem("average")
+DESCRIPTION = HOW.index("description")
+COUNTING = frozenset({"count", "count_distinct", "count_distinct_approx"})
+LABELS = ("name", "title", "label", "full_name", "display_name")
+
+
+@dataclass
+class Reading:
+    """The parts of one question, before a previous question or defaults fill the gaps."""
+
+    measures: list[str] = field(default_factory=list)
+    dimensions: list[str] = field(default_factory=list)
+    time_dimension: str | None = None
+    granularity: str | None = None
+    filters: list[tuple[str, str, bool]] = field(default_factory=list)
+    """(dimension, value, negated)."""
+    time_grouped: bool = False
+    """A time dimension named as a grouping ("by order date")."""
+    rank: tuple[bool, int] | None = None
+    """(descending, how many) for top/bottom N."""
+    notes: list[str] = field(default_factory=list)
+    unclear: list[str] = field(default_factory=list)
+
+
+class Reader:
+    """Reads one question's tokens and spans into a `Reading`."""
+
+    def __init__(
+        self,
+        tokens: list[Token],
+        spans: list[Span],
+        model: SemanticModel,
+        vocabulary: Vocabulary,
+        likely: list[str],
+    ):
+        """`likely`: the measures a question without any will get (a follow-up's, a default),
+        whose cubes settle which "region" a grouping or a value means."""
+        self.tokens, self.spans, self.model = tokens, spans, model
+        self.vocabulary, self.likely = vocabulary, likely
+        self.owner: list[Span | None] = [None] * len(tokens)
+        for span in spans:
+            for i in range(span.first, span.last + 1):
+                self.owner[i] = span
+        self.mentions: dict[str, int] = {}
+        for span in spans:
+            for cube in {c.cube for c in span.candidates if c.rank < 3}:
+                self.mentions[cube] = self.mentions.get(cube, 0) + 1
+        self.reading = Reading()
+        self.ranking: tuple[bool, int | None] | None = None
+        self.grouped: list[Span] = []
+
+    def read(self) -> Reading:
+        self._rank_words()
+        roles: dict[str, list[tuple[Span, list[Candidate]]]] = {
+            k: [] for k in ("measure", "group", "value", "cube", "none")
+        }
+        for span in self.spans:
+            role, chosen = self._role(span)
+            roles[role].append((span, chosen))
+            if role == "group":
+                self.grouped.append(span)
+        for span, chosen in roles["measure"]:
+            pick = self._pick(chosen, [])
+            if pick.rank == DESCRIPTION and pick.name in self.reading.measures:
+                continue  # a word of a description adds nothing, so it stays not understood
+            self._add_measure(pick.name, span, HOW[pick.rank] if pick.rank else None)
+        for span, chosen in roles["cube"]:
+            hint = self._before(span)[1] in PREPOSITIONS or self._after_value(span)
+            if self.reading.measures and hint:
+                self._use(span)  # "revenue from enterprise customers": the cube says whose
+                continue
+            cube = self._pick(chosen, []).cube
+            count = self._count_of(cube)
+            if count is None:
+                self.reading.unclear.append(f"{span.text} (cube {cube} has no count measure)")
+            else:
+                self._add_measure(count, span, f"count of {self.model.cubes[cube].title}")
+        prefer = [self.model.member(m).cube for m in self.reading.measures or self.likely]
+        for span, chosen in roles["group"]:
+            self._add_group(self._pick(chosen, prefer), span)
+        for span, chosen in roles["value"]:
+            self._use(span)
+            pick = self._pick(chosen, prefer)
+            self.reading.filters.append((pick.name, pick.value or "", self._negated(span)))
+        self._grain_words()
+        if self.ranking is not None:
+            descending, n = self.ranking
+            if n is None:  # "the region with the most orders": one; "top products": ten
+                plural = bool(self.grouped) and self.tokens[self.grouped[0].last].plural
+                n = 10 if plural else 1
+            self.reading.rank = (descending, n)
+        return self.reading
+
+    # -- roles -------------------------------------------------------------------------------
+
+    def _role(self, span: Span) -> tuple[str, list[Candidate]]:
+        """measure | group | value | cube | none, and the candidates that fit that role."""
+        index, marker, word = self._before(span)
+        members = [c for c in span.candidates if c.kind != "value"]
+        best_member = min((c.rank for c in members), default=9)
+        kinds: dict[str, list[Candidate]] = {}
+        for candidate in span.candidates:  # a closer match beats any looser one
+            if candidate.kind == "value" or candidate.rank == best_member:
+                kinds.setdefault(candidate.kind, []).append(candidate)
+        if "value" in kinds and (best_member > 0 or marker in NEGATIONS):
+            return "value", kinds["value"]
+        if word == "count":
+            return self._count_role(span, kinds)
+        if word == "average":
+            self.tokens[index].used = True
+            return self._average_role(span, members)
+        if marker in GROUP_WORDS or word == "ranked":
+            if best_member == DESCRIPTION:  # "by discount" where a description says discounts
+                return "none", []
+            # "top 5 products by revenue": after the ranked grouping, "by" names the measure
+            if not (marker == "by" and self.ranking is not None and self.grouped):
+                plain = [c for c in kinds.get("dimension", []) if self._type(c) != "number"]
+                for found in (plain, kinds.get("cube", [])):
+                    if found:
+                        return "group", found
+            if "measure" in kinds:
+                return "measure", kinds["measure"]
+            if "cube" in kinds:
+                return "cube", kinds["cube"]
+            return "group", kinds.get("dimension", [])
+        if "cube" in kinds and min(c.rank for c in kinds["cube"]) <= 1:
+            return "cube", kinds["cube"]
+        for kind, role in (("measure", "measure"), ("dimension", "group"), ("cube", "cube")):
+            if kind in kinds:
+                return role, kinds[kind]
+        return "value", kinds["value"]
+
+    def _count_role(self, span: Span, kinds: dict) -> tuple[str, list[Candidate]]:
+        """For "how many X": a count measure X names, cube X's count, or X itself (units)."""
+        counting = [c for c in kinds.get("measure", []) if self._type(c) in COUNTING]
+        for cube in kinds.get("cube", []):
+            count = self._count_of(cube.name)
+            if count is not None:
+                counting.append(Candidate("measure", count, cube.name, cube.rank))
+        if counting or "measure" in kinds:
+            return "measure", counting or kinds["measure"]
+        for candidate in kinds.get("dimension", []):
+            distinct = self._same_sql(candidate, COUNTING - {"count"})
+            if distinct is not None:
+                return "measure", [distinct]
+        self._use(span)
+        self.reading.unclear.append(f"how many {span.text} (the model has no count of it)")
+        return "none", []
+
+    def _average_role(self, span: Span, members: list[Candidate]) -> tuple[str, list[Candidate]]:
+        """For "average X": an avg measure X names, or one over the same SQL; never made up."""
+        members = [c for c in members if c.kind != "cube"]
+        best = min((c.rank for c in members), default=0)
+        members = [c for c in members if c.rank == best]
+        for candidate in members:
+            if self._type(candidate) == "avg":
+                return "measure", [candidate]
+            average = self._same_sql(candidate, {"avg"})
+            if average is not None:
+                return "measure", [average]
+        self._use(span)
+        title = self.model.member(members[0].name).title if members else span.text
+        self.reading.unclear.append(
+            f"average {span.text} (the model has no average of {title}; none was made up)"
+        )
+        return "none", []
+
+    def _same_sql(self, candidate: Candidate, types: set | frozenset) -> Candidate | None:
+        """A measure of one of `types` over the same SQL as `candidate`, in the same cube."""
+        key = self.vocabulary.sql_keys.get(candidate.name)
+        if key is None:
+            return None
+        for member in self.model.cubes[candidate.cube].by_kind("measure"):
+            if member.type in types and self.vocabulary.sql_keys.get(member.full_name) == key:
+                return Candidate("measure", member.full_name, member.cube, candidate.rank)
+        return None
+
+    # -- context ----------------------------------------------------------------------------
+
+    def _before(self, span: Span) -> tuple[int, str, str]:
+        """The word just before `span` (skipping fillers and filter values): its index, the
+        word, and what it marks: count ("how many", "number of"), average, ranked ("top 5")."""
+        j = span.first - 1
+        while j >= 0 and (self.tokens[j].low in FILLER or self._is_value(j)):
+            j -= 1
+        if j < 0:
+            return j, "", ""
+        low = self.tokens[j].low
+        previous = self.tokens[j - 1].low if j > 0 else ""
+        if (low, previous) in (
+            ("many", "how"),
+            ("of", "number"),
+            ("of", "count"),
+        ) or low == "count":
+            return j, low, "count"
+        if self.tokens[j].stem == AVERAGE and not self.tokens[j].used:
+            return j, low, "average"
+        if low in GROUP_RANKERS or (
+            (low.isdigit() or low in NUMBER_WORDS) and previous in GROUP_RANKERS
+        ):
+            return j, low, "ranked"
+        return j, low, ""
+
+    def _is_value(self, index: int) -> bool:
+        span = self.owner[index]
+        return span is not None and all(c.kind == "value" for c in span.candidates)
+
+    def _after_value(self, span: Span) -> bool:
+        return span.first > 0 and self._is_value(span.first - 1)
+
+    def _negated(self, span: Span) -> bool:
+        """Whether a value is excluded: "not enterprise", "excluding returned and cancelled",
+        "other than the US"."""
+        j = span.first - 1
+        while j >= 0 and (
+            self.tokens[j].low in FILLER | {"in", "and", "or", "nor"} or self._is_value(j)
+        ):
+            j -= 1
+        if j < 0:
+            return False
+        low = self.tokens[j].low
+        return low in NEGATIONS or (low == "than" and j > 0 and self.tokens[j - 1].low == "other")
+
+    def _rank_words(self) -> None:
+        """top/bottom N, best/worst N, most/least: the direction, and N when a number is near."""
+        for i, token in enumerate(self.tokens):
+            descending = GROUP_RANKERS.get(token.low, MEASURE_RANKERS.get(token.low))
+            if descending is None:
+                continue
+            token.used = True
+            n = None
+            for j in (i + 1, i - 1):
+                near = self.tokens[j].low if 0 <= j < len(self.tokens) else ""
+                if near.isdigit() or near in NUMBER_WORDS:
+                    n = int(near) if near.isdigit() else NUMBER_WORDS[near]
+                    self.tokens[j].used = True
+                    break
+            self.ranking = (descending, n)
+            return
+
+    def _grain_words(self) -> None:
+        """A bare "month" or "years" left over ("top 3 months by revenue")."""
+        for token in self.tokens:
+            if not token.used and token.stem in UNITS:
+                token.used = True
+                self.reading.granularity = self.reading.granularity or token.stem
+
+    # -- choices ------------------------------------------------------------------------------
+
+    def _type(self, candidate: Candidate) -> str:
+        return self.model.member(candidate.name).type if candidate.kind != "cube" else ""
+
+    def _pick(self, candidates: list[Candidate], prefer: list[str]) -> Candidate:
+        """Best match first; then a cube the measures come from; then the cube the question
+        mentions most; then by name, so the same question always gives the same query."""
+
+        def key(c: Candidate) -> tuple:
+            order = prefer.index(c.cube) if c.cube in prefer else len(prefer)
+            return (c.rank, order, -self.mentions.get(c.cube, 0), c.kind != "dimension", c.name)
+
+        return min(candidates, key=key)
+
+    def _count_of(self, cube: str) -> str | None:
+        return next(
+            (m.full_name for m in self.model.cubes[cube].by_kind("measure") if m.type == "count"),
+            None,
+        )
+
+    def _use(self, span: Span) -> None:
+        for token in self.tokens[span.first : span.last + 1]:
+            token.used = True
+
+    def _add_measure(self, name: str, span: Span, how: str | None) -> None:
+        self._use(span)
+        if name not in self.reading.measures:
+            self.reading.measures.append(name)
+            if how:
+                self.reading.notes.append(f"'{span.text}' read as {name} ({how})")
+
+    def _add_group(self, candidate: Candidate, span: Span) -> None:
+        self._use(span)
+        names, how = [candidate.name], HOW[candidate.rank] if candidate.rank else None
+        if candidate.kind == "cube":
+            names = label_dimensions(self.model, candidate.name)
+            if not names:
+                self.reading.unclear.append(f"{span.text} (nothing to group {candidate.name} by)")
+                return
+            how = f"a {self.model.cubes[candidate.name].title} key or name"
+        for name in names:
+            if self.model.member(name).type == "time":
+                self.reading.time_dimension = name
+                self.reading.time_grouped = True
+            elif name not in self.reading.dimensions:
+                self.reading.dimensions.append(name)
+        if how:
+            self.reading.notes.append(f"'{span.text}' read as {' and '.join(names)} ({how})")
+
+
+def label_dimensions(model: SemanticModel, cube: str) -> list[str]:
+    """What "by product" groups by: a name-like string dimension (if any) and the primary key,
+    so that two products with one name stay two rows."""
+    found = [
+        m.full_name
+        for m in model.cubes[cube].by_kind("dimension")
+        if m.type == "string" and (m.name in LABELS or m.name.endswith("_name"))
+    ][:1]
+    key = model.cubes[cube].primary_key
+    return found + ([key.full_name] if key is not None else [])
