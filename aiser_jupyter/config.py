@@ -7,6 +7,7 @@ live outside notebooks.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 from dataclasses import dataclass, fields
@@ -48,6 +49,8 @@ class Settings:
     preaggregation_cache: str = ":memory:"
     """Where rollups are materialised (a DuckDB file keeps them across kernels; one kernel
     at a time can open it)."""
+    memory: str = dataclasses.field(default_factory=lambda: str(home() / "memory.db"))
+    """Where the agent's memory lives: a SQLite file (WAL mode) or a ``postgresql://`` URL."""
     widgets: str = "auto"
     """``auto``: charts and big results show as live widgets where a widget front end is
     attached (JupyterLab, Notebook 7, Voila), as static HTML elsewhere; ``on``; ``off``."""
