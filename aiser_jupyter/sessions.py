@@ -18,6 +18,7 @@ from aiser_jupyter.config import Settings
 from aiser_jupyter.errors import AiserError, ConnectionFailed, UnknownConnection
 from aiser_jupyter.result import Result
 from aiser_jupyter.security.secrets import redact, redact_url
+from aiser_jupyter.semantic.session_methods import SemanticMethods
 from aiser_jupyter.sources import targets
 from aiser_jupyter.sources.connection import Connection
 from aiser_jupyter.sqltext.params import bind
@@ -47,7 +48,7 @@ class HistoryEntry:
     error: str | None = None
 
 
-class Session:
+class Session(SemanticMethods):
     def __init__(self, settings: Settings | None = None):
         self.settings = settings or Settings.load()
         self.connections: dict[str, Connection] = {}
@@ -316,126 +317,6 @@ class Session:
             notes=notes,
             display_rows=self.settings.display_rows,
         )
-
-    # -- the semantic layer --------------------------------------------------------
-
-    def load_model(self, source: Any) -> SemanticModel:
-        """Load a Cube data model (a YAML file, a folder of them, or a dict) for `query`."""
-        from aiser_jupyter.semantic.model import SemanticModel
-        from aiser_jupyter.semantic.preagg import rollups
-
-        model = SemanticModel.load(source)
-        self._rollups = rollups(model)
-        self.model = model
-        return model
-
-    def query_sql(self, query: Mapping[str, Any] | str, connection: str | None = None) -> str:
-        """The SQL `query` compiles to, in the dialect of the connection it would run on."""
-        plan, conn = self._plan(query, connection)
-        return plan.sql(conn.engine.dialect)[0]
-
-    def query(self, query: Mapping[str, Any] | str, connection: str | None = None) -> Result:
-        """Answer a Cube REST query (a dict, or its JSON/YAML text) through the loaded model.
-
-        When a rollup pre-aggregation gives the same numbers, it answers instead of the raw
-        tables, and the Result says so.
-        """
-        from aiser_jupyter.semantic.runner import compare_queries, parse_text
-
-        raw = parse_text(query) if isinstance(query, str) else dict(query)
-        if compared := compare_queries(raw):
-            return self._compare(raw, compared, connection)
-        plan, conn = self._plan(raw, connection)
-        rollup, compiler = plan.pre_aggregation(self._rollups)
-        notes = ["semantic query"]
-        if rollup is None:
-            sql, total_sql = plan.sql(conn.engine.dialect)
-        else:
-            store = self.preaggregations()
-            table = store.ensure(self.model, rollup, conn)
-            sql, total_sql = plan.sql("duckdb", rollup, compiler, table)
-            conn = store.connection
-            notes.append(f"pre-aggregation {rollup.full_name}")
-        result = self._run(conn, "query", sql, lambda: (sql, None), None, notes)
-        result.query, result.annotation = plan.raw, plan.annotation
-        result.pre_aggregation = rollup.full_name if rollup is not None else None
-        if total_sql is not None:
-            counted = conn.engine.execute(total_sql)
-            result.total = int(counted.column(0)[0].as_py()) if counted is not None else None
-        return result
-
-    def _compare(
-        self,
-        raw: dict[str, Any],
-        compared: list[tuple[str, dict[str, Any]]],
-        connection: str | None,
-    ) -> Result:
-        """One result for a compareDateRange query: each range's rows, labelled."""
-        import pyarrow as pa
-
-        parts = [(label, self.query(part, connection)) for label, part in compared]
-        tables = [
-            result.to_arrow().append_column(
-                "compareDateRange", pa.array([label] * result.rowcount, pa.string())
-            )
-            for label, result in parts
-        ]
-        first = parts[0][1]
-        return Result(
-            pa.concat_tables(tables),
-            sql=";\n".join(result.sql for _, result in parts),
-            connection=first.connection,
-            elapsed=sum(result.elapsed for _, result in parts),
-            notes=[*first.notes, f"{len(parts)} date ranges compared"],
-            display_rows=self.settings.display_rows,
-            query=raw,
-            annotation=first.annotation,
-        )
-
-    def preaggregations(self) -> PreAggregationStore:
-        """The local DuckDB that holds rollup tables (opened on first use)."""
-        if self._preaggregations is None:
-            from aiser_jupyter.semantic.preagg import PreAggregationStore
-
-            self._preaggregations = PreAggregationStore(self.settings.preaggregation_cache)
-        return self._preaggregations
-
-    def refresh_pre_aggregations(self, force: bool = True) -> list[str]:
-        """Build (or rebuild) every rollup of the model now; their names."""
-        if self.model is None:
-            raise UnknownConnection("No semantic model loaded")
-        built = []
-        for rollup in self._rollups:
-            source = self.connection(self.model.cubes[rollup.cube].data_source)
-            self.preaggregations().ensure(self.model, rollup, source, force=force)
-            built.append(rollup.full_name)
-        return built
-
-    def _plan(self, query: Mapping[str, Any] | str, connection: str | None) -> Any:
-        from aiser_jupyter.semantic.runner import prepare_query
-
-        if self.model is None:
-            raise UnknownConnection(
-                "No semantic model loaded: aiser.model(PATH) or %aiser model load PATH"
-            )
-        plan = prepare_query(self.model, query)
-        return plan, self.connection(connection or plan.data_source)
-
-    def auto_model(
-        self,
-        connection: str | None = None,
-        tables: Sequence[str] | None = None,
-        path: str | None = None,
-    ) -> str:
-        """A starting Cube YAML model of a connection's tables; written to `path` when given."""
-        from pathlib import Path
-
-        from aiser_jupyter.semantic.automodel import auto_model_yaml
-
-        text = auto_model_yaml(self.connection(connection), tables)
-        if path is not None:
-            Path(path).write_text(text, encoding="utf-8")
-        return text
 
     def chart(
         self,
