@@ -36,3 +36,11 @@ class QueryInterrupted(QueryError):
 
 class ParameterError(AiserError):
     """A `:name` parameter or a `{{ expression }}` could not be resolved."""
+
+
+class QueryTimeout(QueryError):
+    """A query ran past its time limit and was stopped; the connection still works."""
+
+
+class UnsafeSQLError(QueryError):
+    """The read-only guard refused a statement; the message says why."""

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import contextlib
+import threading
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+from aiser_jupyter.errors import QueryTimeout
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -35,11 +39,63 @@ class Engine(Protocol):
         """Run `sql`; the rows as Arrow (at most `limit`), or None for a statement without rows."""
         ...
 
+    def execute_read_only(
+        self, sql: str, params: Params = None, *, limit: int, timeout: float
+    ) -> pa.Table:
+        """Run one query so that it cannot change anything: at most `limit` rows, and
+        `QueryTimeout` after `timeout` seconds (the connection keeps working).
+
+        This is the second wall: callers check the text with `security.check_sql` first, and
+        the engine still refuses to write if that check missed something.
+        """
+        ...
+
     def columns(self) -> pa.Table:
         """Every user table's columns: schema, table, column, type."""
         ...
 
     def close(self) -> None: ...
+
+
+class TimeLimit:
+    """Calls `stop` once, from a timer thread, if the `with` block runs past `seconds`.
+
+    `fired` says whether it did, so that the error the database raises when stopped can be
+    told apart from the user's own interrupt.
+    """
+
+    def __init__(self, seconds: float, stop: Callable[[], object]):
+        self.seconds = seconds
+        self.fired = False
+        self._stop = stop
+        self._lock = threading.Lock()
+        self._done = False
+        self._timer = threading.Timer(seconds, self._fire)
+        self._timer.daemon = True
+
+    def __enter__(self) -> TimeLimit:
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        with self._lock:
+            self._done = True
+        self._timer.cancel()
+
+    def _fire(self) -> None:
+        with self._lock:
+            if self._done:
+                return
+            self.fired = True
+            with contextlib.suppress(Exception):
+                self._stop()
+
+
+def timed_out(seconds: float, sql: str | None = None) -> QueryTimeout:
+    """The error for a query stopped at its time limit."""
+    return QueryTimeout(
+        f"Query stopped after its {seconds:g} s time limit; the connection still works.", sql=sql
+    )
 
 
 def take(batches: Any, limit: int | None) -> pa.Table:

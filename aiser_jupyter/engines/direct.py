@@ -10,10 +10,12 @@ query opens a new one and says so.
 from __future__ import annotations
 
 import contextlib
+import functools
 import warnings
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
-from aiser_jupyter.engines.base import COLUMNS_SQL, Params, take
+from aiser_jupyter.engines.base import COLUMNS_SQL, Params, TimeLimit, take, timed_out
 from aiser_jupyter.errors import ConnectionFailed, QueryError, QueryInterrupted
 from aiser_jupyter.security.secrets import redact, redact_url
 
@@ -26,6 +28,7 @@ class ReconnectedWarning(UserWarning):
 
 
 QUERY_CANCELED = "57014"
+CANCELLING = "canceling statement due to"
 CANCELLED = "Query interrupted; PostgreSQL cancelled it."
 
 
@@ -55,19 +58,40 @@ class PostgresEngine:
             ) from None
 
     def execute(self, sql: str, params: Params = None, limit: int | None = None) -> pa.Table | None:
+        rerun = is_read_only(sql, self.dialect)
+        return self._call(sql, lambda: self._run(sql, params, limit), rerun=rerun)
+
+    def execute_read_only(
+        self, sql: str, params: Params = None, *, limit: int, timeout: float
+    ) -> pa.Table:
+        """Run `sql` inside ``BEGIN READ ONLY`` with a ``statement_timeout``, rolled back after:
+        the server itself refuses any write, whatever the text turns out to do."""
+        run = functools.partial(self._run_read_only, sql, params, limit, timeout)
+        return self._call(sql, run, rerun=True, timeout=timeout)
+
+    def _call(
+        self, sql: str, run: Callable[[], Any], *, rerun: bool, timeout: float | None = None
+    ) -> Any:
+        """`run`, with the server's errors worded for a user; when the server dropped the
+        connection, a new one, and `run` again only if `rerun` says that is harmless."""
+        import pyarrow as pa
         from adbc_driver_postgresql import dbapi
 
         try:
-            return self._run(sql, params, limit)
+            return run()
         except KeyboardInterrupt:
             raise QueryInterrupted(CANCELLED) from None
-        except dbapi.Error as exc:
-            if getattr(exc, "sqlstate", None) == QUERY_CANCELED:
+        # An error while rows stream in comes from pyarrow, with the server's text but no state.
+        except (dbapi.Error, pa.ArrowException, OSError) as exc:
+            text = str(exc)
+            if getattr(exc, "sqlstate", None) == QUERY_CANCELED or CANCELLING in text:
+                if timeout is not None and "statement timeout" in text:
+                    raise timed_out(timeout, sql) from None
                 raise QueryInterrupted(CANCELLED) from None
             if self._alive():
                 raise QueryError(server_message(exc), sql=sql) from None
         self._conn = self._open()
-        if not is_read_only(sql, self.dialect):
+        if not rerun:
             raise QueryError(
                 "The connection to the server was lost and has been re-established. "
                 "The statement may not have run: run it again."
@@ -76,12 +100,39 @@ class PostgresEngine:
             "The connection to the server was lost and has been re-established; "
             "the query was run again.",
             ReconnectedWarning,
-            stacklevel=2,
+            stacklevel=3,
         )
         try:
-            return self._run(sql, params, limit)
+            return run()
         except dbapi.Error as exc:
             raise QueryError(server_message(exc), sql=sql) from None
+
+    def _run_read_only(self, sql: str, params: Params, limit: int, timeout: float) -> pa.Table:
+        with self._conn.cursor() as cursor:
+            cursor.execute("BEGIN TRANSACTION READ ONLY")
+            try:
+                cursor.execute(f"SET LOCAL statement_timeout = {max(1, round(timeout * 1000))}")
+                cursor.execute(sql, params if params else None)
+                if not cursor.description:
+                    raise QueryError("Only a query can run read-only: this returned no rows.")
+                reader = cursor.fetch_record_batch()
+                try:
+                    table = take(reader, limit)
+                finally:
+                    reader.close()
+            finally:
+                self._roll_back(cursor)
+        return numeric_as_float(table)
+
+    def _roll_back(self, cursor: Any) -> None:
+        """End the read-only transaction; if even that fails, close the connection rather than
+        leave later statements inside it (the next query opens a new one)."""
+        try:
+            cursor.execute("ROLLBACK")
+        except Exception:
+            with contextlib.suppress(Exception):
+                self._conn.close()
+            raise
 
     def _run(self, sql: str, params: Params, limit: int | None) -> pa.Table | None:
         with self._conn.cursor() as cursor:
@@ -137,25 +188,49 @@ class SqlAlchemyEngine:
             ) from None
 
     def execute(self, sql: str, params: Params = None, limit: int | None = None) -> pa.Table | None:
-        import pyarrow as pa
         import sqlalchemy
 
-        try:
-            with self.engine.begin() as conn:
-                result = conn.execute(sqlalchemy.text(sql), dict(params or {}))
-                if not result.returns_rows:
-                    return None
-                columns = list(result.keys())
-                rows = result.fetchall() if limit is None else result.fetchmany(limit)
-        except sqlalchemy.exc.DBAPIError as exc:
-            raise QueryError(redact(str(exc.orig)), sql=sql) from None
-        except sqlalchemy.exc.SQLAlchemyError as exc:
-            raise QueryError(redact(str(exc).split("\n")[0]), sql=sql) from None
-        return (
-            pa.Table.from_pylist([dict(zip(columns, row, strict=True)) for row in rows])
-            if rows
-            else (pa.table({name: pa.array([], pa.null()) for name in columns}))
-        )
+        with sqlalchemy_errors(sql), self.engine.begin() as conn:
+            result = conn.execute(sqlalchemy.text(sql), dict(params or {}))
+            if not result.returns_rows:
+                return None
+            columns = list(result.keys())
+            rows = result.fetchall() if limit is None else result.fetchmany(limit)
+        return rows_as_arrow(columns, rows)
+
+    def execute_read_only(
+        self, sql: str, params: Params = None, *, limit: int, timeout: float
+    ) -> pa.Table:
+        """SQLAlchemy has no portable read-only mode, so the guard checks the text here as
+        well; the transaction is always rolled back, SQLite runs with ``query_only`` on, and
+        the time limit interrupts drivers that can be interrupted (sqlite3's ``interrupt``,
+        psycopg's ``cancel``). Other drivers get no time limit."""
+        import sqlalchemy
+
+        from aiser_jupyter.security.guard import check_sql
+
+        check_sql(sql, self.dialect)
+        sqlite = self.engine.dialect.name == "sqlite"
+        with self.engine.connect() as conn:
+            driver = conn.connection.dbapi_connection
+            stop = getattr(driver, "interrupt", None) or getattr(driver, "cancel", None)
+            try:
+                if sqlite:
+                    conn.exec_driver_sql("PRAGMA query_only = ON")
+                with (
+                    TimeLimit(timeout, stop or (lambda: None)) as clock,
+                    sqlalchemy_errors(sql, clock),
+                ):
+                    result = conn.execute(sqlalchemy.text(sql), dict(params or {}))
+                    if not result.returns_rows:
+                        raise QueryError("Only a query can run read-only: this returned no rows.")
+                    columns = list(result.keys())
+                    rows = result.fetchmany(limit)
+            finally:
+                conn.rollback()
+                if sqlite:
+                    conn.exec_driver_sql("PRAGMA query_only = OFF")
+        return rows_as_arrow(columns, rows)
 
     def columns(self) -> pa.Table:
         import pyarrow as pa
@@ -182,6 +257,29 @@ class SqlAlchemyEngine:
 
     def close(self) -> None:
         self.engine.dispose()
+
+
+@contextlib.contextmanager
+def sqlalchemy_errors(sql: str, clock: TimeLimit | None = None) -> Iterator[None]:
+    """SQLAlchemy's exceptions as the database's own words; a stop by `clock` as its limit."""
+    import sqlalchemy
+
+    try:
+        yield
+    except sqlalchemy.exc.SQLAlchemyError as exc:
+        if clock is not None and clock.fired:
+            raise timed_out(clock.seconds, sql) from None
+        if isinstance(exc, sqlalchemy.exc.DBAPIError):
+            raise QueryError(redact(str(exc.orig)), sql=sql) from None
+        raise QueryError(redact(str(exc).split("\n")[0]), sql=sql) from None
+
+
+def rows_as_arrow(columns: list[str], rows: Sequence[Any]) -> pa.Table:
+    import pyarrow as pa
+
+    if not rows:
+        return pa.table({name: pa.array([], pa.null()) for name in columns})
+    return pa.Table.from_pylist([dict(zip(columns, row, strict=True)) for row in rows])
 
 
 def numeric_as_float(table: pa.Table) -> pa.Table:
