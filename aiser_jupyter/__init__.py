@@ -18,6 +18,7 @@ from aiser_jupyter.__about__ import __version__
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
+    from aiser_jupyter.agent.answer import Answer
     from aiser_jupyter.result import Result
     from aiser_jupyter.semantic.model import SemanticModel
     from aiser_jupyter.sessions import Session
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "__version__",
+    "ask",
     "browse",
     "chart",
     "connect",
@@ -75,6 +77,14 @@ def sql(
     (False only saves, and returns None), ``namespace`` (where ``:name`` values come from).
     """
     return session().sql(query, connection=connection, params=params, **options)
+
+
+def ask(
+    question: str, model: str | None = None, *, offline: bool = False, run: bool = True
+) -> Answer:
+    """Answer a business question from the data: ``.text``, ``.sql``, ``.df``, ``.chart``,
+    ``.steps``. A model (``AISER_MODEL``, or `model`) through litellm, else offline."""
+    return session().ask(question, model, offline=offline, run=run)
 
 
 def load_sample(seed: int = 7) -> Connection:

@@ -51,6 +51,21 @@ class Settings:
     at a time can open it)."""
     memory: str = dataclasses.field(default_factory=lambda: str(home() / "memory.db"))
     """Where the agent's memory lives: a SQLite file (WAL mode) or a ``postgresql://`` URL."""
+    model: str = ""
+    """The model ``%%ask`` uses, as litellm names it (``openai/gpt-4o-mini``,
+    ``ollama/llama3.1``…); empty: answer with the offline planner."""
+    api_base: str = ""
+    """An OpenAI-compatible endpoint for the model (a local server, a proxy)."""
+    model_timeout: int = 30
+    """Seconds one model call may take before the agent answers offline instead."""
+    agent_max_steps: int = 8
+    """Model calls one question may use."""
+    agent_token_budget: int = 20_000
+    """Prompt and answer tokens one question may use."""
+    row_cap: int = 10_000
+    """Rows an agent's or a read-only query returns at most."""
+    query_timeout: int = 60
+    """Seconds an agent's or a read-only query may run."""
     widgets: str = "auto"
     """``auto``: charts and big results show as live widgets where a widget front end is
     attached (JupyterLab, Notebook 7, Voila), as static HTML elsewhere; ``on``; ``off``."""

@@ -22,6 +22,7 @@ class SqlOptions:
     save: str | None = None
     execute: bool = True
     limit: int | None = None
+    read_only: bool = False
     chart: str | None = None
     """``--chart [KIND]``: "" lets the shape choose."""
     rest: list[str] = field(default_factory=list)
@@ -35,7 +36,7 @@ _VALUE_OPTIONS = {
     "-c": "connection",
     "--connection": "connection",
 }
-_FLAG_OPTIONS = {"--no-execute": ("execute", False)}
+_FLAG_OPTIONS = {"--no-execute": ("execute", False), "--read-only": ("read_only", True)}
 SQL_USAGE = "%%sql [CONNECTION] [-o VAR] [--save NAME] [--no-execute] [--limit N] [--chart [KIND]]"
 
 
@@ -102,6 +103,13 @@ def _aiser_parser() -> _Parser:
     disconnect.add_argument("name")
     schema = commands.add_parser("schema", help="tables and columns")
     schema.add_argument("what", nargs="?", help="CONNECTION, TABLE or CONNECTION.TABLE")
+    remember = commands.add_parser("remember", help="keep a fact or 'term = meaning' for %%ask")
+    remember.add_argument("text", nargs="+")
+    memory = commands.add_parser("memory", help="what the agent remembers")
+    memory.add_argument(
+        "action", nargs="?", choices=["list", "search", "forget", "clear", "export"], default="list"
+    )
+    memory.add_argument("arg", nargs="?", help="search: words; forget: an id; export: a path")
     commands.add_parser("panel", help="a form to test and make connections")
     commands.add_parser("browse", help="browse connections, tables and the semantic model")
     commands.add_parser("snippets", help="saved queries")
@@ -115,6 +123,17 @@ def _aiser_parser() -> _Parser:
     model.add_argument("path", nargs="?", help="load: a YAML file or folder; auto: output file")
     model.add_argument("--connection", "-c")
     model.add_argument("--tables", help="auto: comma-separated tables (default: all)")
+    return parser
+
+
+def _ask_parser() -> _Parser:
+    parser = _Parser(prog="%%ask", add_help=False)
+    parser.add_argument("--model", "-m", help="a litellm model name (default: settings.model)")
+    parser.add_argument("--offline", action="store_true", help="use the offline planner")
+    parser.add_argument("--no-run", action="store_true", help="plan and show SQL, run nothing")
+    parser.add_argument("--new", action="store_true", help="not a follow-up of the last answer")
+    parser.add_argument("--no-cell", action="store_true", help="do not add the SQL as a cell")
+    parser.add_argument("-o", "--out", help="keep the Answer in this variable")
     return parser
 
 
@@ -138,7 +157,8 @@ class AiserMagics(Magics):
     def sql(self, line: str, cell: str | None = None) -> Any:
         """Run SQL on a connection; the cell's value is the result DataFrame.
 
-        %%sql [CONNECTION] [-o VAR] [--save NAME] [--no-execute] [--limit N] [--chart [KIND]]
+        %%sql [CONNECTION] [-o VAR] [--save NAME] [--no-execute] [--limit N] [--read-only]
+              [--chart [KIND]]
         """
         if cell is None:
             options, query = parse_sql_options(line, stop_at_sql=True)
@@ -161,6 +181,7 @@ class AiserMagics(Magics):
             limit=options.limit,
             save=options.save,
             execute=options.execute,
+            read_only=options.read_only,
         )
         if result is None:
             print(f"Saved snippet {options.save!r}." if options.save else "Not executed.")
@@ -177,7 +198,8 @@ class AiserMagics(Magics):
     @line_magic
     def aiser(self, line: str) -> Any:
         """Connections, schema, snippets and history. Usage: %aiser COMMAND (connect, connections,
-        use, disconnect, schema, panel, browse, snippets, history, sample, model)"""
+        use, disconnect, schema, panel, browse, snippets, history, sample, model, remember,
+        memory)"""
         args = _aiser_parser().parse_args(shlex.split(line))
         session = self.session
         if args.command in (None, "connections"):
@@ -201,6 +223,12 @@ class AiserMagics(Magics):
         if args.command == "schema":
             name, _, table = (args.what or "").partition(".")
             return session.schema(name or None, table or None)
+        if args.command == "remember":
+            entry_id = session.remember(" ".join(args.text))
+            print(f"Remembered (#{entry_id}).")
+            return None
+        if args.command == "memory":
+            return self._memory(args)
         if args.command == "panel":
             from aiser_jupyter.widgets.connections import ConnectionPanel
 
@@ -242,6 +270,54 @@ class AiserMagics(Magics):
         if session.model is None:
             raise UsageError("No semantic model loaded: %aiser model load PATH")
         return session.model.meta() if args.action == "meta" else session.model.summary()
+
+    def _memory(self, args: argparse.Namespace) -> Any:
+        memory = self.session.memory
+        if args.action == "list":
+            return memory.to_frame()
+        if args.action == "search":
+            import pandas as pd
+
+            found = memory.search(args.arg or "")
+            return pd.DataFrame([e.__dict__ for e in found])
+        if args.action == "forget":
+            if not (args.arg or "").isdigit():
+                raise UsageError("%aiser memory forget ID (an id from %aiser memory list)")
+            forgotten = memory.forget(int(args.arg))
+            print(f"Forgot #{args.arg}." if forgotten else f"No memory #{args.arg}.")
+            return None
+        if args.action == "clear":
+            print(f"Erased {memory.clear()} memories.")
+            return None
+        if not args.arg:
+            raise UsageError("%aiser memory export PATH")
+        print(f"Wrote {memory.export(args.arg)} memories to {args.arg}.")
+        return None
+
+    @line_cell_magic
+    def ask(self, line: str, cell: str | None = None) -> Any:
+        """Answer a business question from the data (the cell, or the rest of the line).
+
+        %%ask [--model M] [--offline] [--no-run] [--new] [--no-cell] [-o VAR]
+        """
+        if cell is None:  # %ask [OPTIONS] QUESTION: options first, the question as typed
+            words = line.split()
+            flags: list[str] = []
+            while words and words[0].startswith("-"):
+                flags.append(words.pop(0))
+                if flags[-1] in ("--model", "-m", "--out", "-o") and words:
+                    flags.append(words.pop(0))
+            args, question = _ask_parser().parse_args(flags), " ".join(words)
+        else:
+            args, question = _ask_parser().parse_args(shlex.split(line)), cell
+        answer = self.session.ask(
+            question, args.model, offline=args.offline, run=not args.no_run, new=args.new
+        )
+        if args.out:
+            self.shell.user_ns[args.out] = answer
+        if answer.cell and not args.no_cell:
+            self.shell.set_next_input(answer.cell)
+        return answer
 
     @cell_magic
     def query(self, line: str, cell: str) -> Any:

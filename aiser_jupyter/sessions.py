@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from aiser_jupyter.agent.session_methods import AgentMethods
 from aiser_jupyter.config import Settings
 from aiser_jupyter.errors import AiserError, ConnectionFailed, UnknownConnection
 from aiser_jupyter.result import Result
@@ -28,8 +29,11 @@ from aiser_jupyter.sqltext.templates import has_template, render
 if TYPE_CHECKING:
     import pandas as pd
 
+    from aiser_jupyter.agent.answer import Answer
+    from aiser_jupyter.agent.vocabulary import ValueIndex
     from aiser_jupyter.charts import Chart
     from aiser_jupyter.engines.duckdb import DuckDBEngine
+    from aiser_jupyter.memory import Memory
     from aiser_jupyter.semantic.model import SemanticModel
     from aiser_jupyter.semantic.preagg import PreAggregationStore, Rollup
 
@@ -48,7 +52,7 @@ class HistoryEntry:
     error: str | None = None
 
 
-class Session(SemanticMethods):
+class Session(SemanticMethods, AgentMethods):
     def __init__(self, settings: Settings | None = None):
         self.settings = settings or Settings.load()
         self.connections: dict[str, Connection] = {}
@@ -59,6 +63,9 @@ class Session(SemanticMethods):
         self._rollups: list[Rollup] = []
         self._preaggregations: PreAggregationStore | None = None
         self._frames = 0
+        self.last_answer: Answer | None = None
+        self._memory: Memory | None = None
+        self._values: tuple[SemanticModel, ValueIndex] | None = None
 
     # -- connections -------------------------------------------------------------
 
@@ -240,11 +247,14 @@ class Session(SemanticMethods):
         limit: int | None = None,
         save: str | None = None,
         execute: bool = True,
+        read_only: bool = False,
     ) -> Result | None:
         """Run `query`; ``:name`` binds from `params` (or `namespace`), ``{{ }}`` renders from it.
 
         `save` keeps the query as a snippet that later queries may use as a table;
-        with `execute` false nothing runs (and None is returned).
+        with `execute` false nothing runs (and None is returned). `read_only` accepts one
+        read-only statement only (``security.check_sql``), runs it so that the database
+        refuses writes too, under the ``row_cap`` and ``query_timeout`` settings.
         """
         conn = self.connection(connection)
         dialect = conn.engine.dialect
@@ -274,7 +284,23 @@ class Session(SemanticMethods):
 
         if limit is not None:
             notes.append(f"first {limit:,} rows")
-        return self._run(conn, "sql", text, prepare, limit, notes)
+        if read_only:
+            notes.append("read-only")
+        return self._run(conn, "sql", text, prepare, limit, notes, read_only)
+
+    def _read_only(
+        self, conn: Connection, sql: str, values: Any, limit: int | None, notes: list[str]
+    ) -> Any:
+        from aiser_jupyter.security.guard import check_sql
+
+        check_sql(sql, conn.engine.dialect)
+        cap = self.settings.row_cap if limit is None else min(limit, self.settings.row_cap)
+        table = conn.engine.execute_read_only(
+            sql, values, limit=cap, timeout=self.settings.query_timeout
+        )
+        if table.num_rows >= cap and (limit is None or cap < limit):
+            notes.append(f"stopped at the {cap:,}-row cap")
+        return table
 
     def _run(
         self,
@@ -284,13 +310,17 @@ class Session(SemanticMethods):
         prepare: Any,
         limit: int | None,
         notes: list[str],
+        read_only: bool = False,
     ) -> Result:
         """Prepare and execute a statement; either way it goes into the history, secrets hidden."""
         started = time.perf_counter()
         table, error = None, None
         try:
             final, values = prepare()
-            table = conn.engine.execute(final, values, limit)
+            if read_only:
+                table = self._read_only(conn, final, values, limit, notes)
+            else:
+                table = conn.engine.execute(final, values, limit)
         except AiserError as exc:
             exc.args = (redact(str(exc)),)
             error = str(exc)
@@ -359,6 +389,9 @@ class Session(SemanticMethods):
         if self._preaggregations is not None:
             self._preaggregations.engine.close()
             self._preaggregations = None
+        if self._memory is not None:
+            self._memory.close()
+            self._memory = None
 
 
 def quoted(name: str) -> str:

@@ -70,6 +70,15 @@ def interrupt_soon():
     signal.signal(signal.SIGINT, previous)
 
 
+@pytest.fixture
+def retail():
+    """The Session with the sample retail tables and their Cube model loaded."""
+    session = sessions.get_session()
+    session.load_sample()
+    session.load_model("examples/model/retail.yml")
+    return session
+
+
 @pytest.fixture(scope="session")
 def pg_server():
     """A real PostgreSQL server on loopback for the whole test run."""

@@ -126,6 +126,9 @@ WRITER = """
     while not go.exists():
         time.sleep(0.001)
     with Memory.open(location) as memory:  # both open a store nobody has created yet
+        Path(f"{go}.{tag}.open").touch()  # then both start writing together
+        while len(list(go.parent.glob(f"{go.name}.*.open"))) < 2:
+            time.sleep(0.001)
         started = time.time()
         for i in range(count):
             memory.remember(f"fact {tag} {i}")

@@ -14,14 +14,6 @@ from tests.conftest import run, run_failing
 MODEL = "examples/model/retail.yml"
 
 
-@pytest.fixture
-def retail():
-    session = aiser.session()
-    session.load_sample()
-    session.load_model(MODEL)
-    return session
-
-
 def rows(frame: pd.DataFrame) -> list[tuple]:
     return [
         tuple(None if pd.isna(v) else (round(v, 4) if isinstance(v, float) else v) for v in row)

@@ -38,8 +38,15 @@ class SemanticMethods:
 
     def query_sql(self, query: Mapping[str, Any] | str, connection: str | None = None) -> str:
         """The SQL `query` compiles to, in the dialect of the connection it would run on."""
+        return self.compile_query(query, connection)[1]
+
+    def compile_query(
+        self, query: Mapping[str, Any] | str, connection: str | None = None
+    ) -> tuple[str, str]:
+        """The connection `query` runs on, and its SQL there (on the raw tables, not a rollup:
+        SQL that runs as it is, e.g. in a ``%%sql`` cell)."""
         plan, conn = self._plan(query, connection)
-        return plan.sql(conn.engine.dialect)[0]
+        return conn.name, plan.sql(conn.engine.dialect)[0]
 
     def query(self, query: Mapping[str, Any] | str, connection: str | None = None) -> Result:
         """Answer a Cube REST query (a dict, or its JSON/YAML text) through the loaded model.

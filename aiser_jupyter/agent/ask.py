@@ -1,0 +1,135 @@
+"""One question, answered: with the configured model through the tools, or offline.
+
+The model path falls back to the offline planner when the model cannot be reached,
+times out or answers garbage, and the answer says so. Every answer is remembered
+(the conversation, and the question with the SQL that answered it).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from aiser_jupyter.agent.answer import Answer
+from aiser_jupyter.agent.loop import ModelUnavailable, run_loop
+from aiser_jupyter.agent.narrate import ungrounded
+from aiser_jupyter.agent.offline import answer_offline
+from aiser_jupyter.agent.prompts import system_prompt
+from aiser_jupyter.agent.tools import Workspace, build_tools
+from aiser_jupyter.errors import AiserError
+from aiser_jupyter.security.secrets import register
+
+HISTORY_MESSAGES = 6
+"""Earlier turns (questions and answers, not tool output) a follow-up carries along."""
+
+
+def conversation_id() -> str:
+    """This notebook (the path jupyter_server gives its kernel), else this kernel."""
+    return os.environ.get("JPY_SESSION_NAME") or f"kernel-{os.getpid()}"
+
+
+def ask(
+    session: Any,
+    question: str,
+    *,
+    model: str | None = None,
+    offline: bool = False,
+    run: bool = True,
+    previous: Answer | None = None,
+) -> Answer:
+    """Answer `question` about the session's data; `previous` makes it a follow-up."""
+    if not question.strip():
+        raise AiserError("Ask a question, e.g. %%ask revenue by region last year")
+    settings = session.settings
+    chosen = model or settings.model
+    memory, notes = _memory(session)
+    recall = memory.recall(question, conversation_id()) if memory is not None else None
+    answer = None
+    if offline:
+        notes.append("Answered offline, as asked (--offline).")
+    elif not chosen:
+        notes.append("No model configured (AISER_MODEL, or --model): answered offline.")
+    else:
+        try:
+            answer = _with_model(session, question, chosen, previous, recall, run)
+        except ModelUnavailable as exc:
+            notes.append(f"{exc}: answered offline instead.")
+    if answer is None:
+        glossary = recall.glossary if recall is not None else {}
+        answer = answer_offline(session, question, previous, glossary, run)
+    answer.notes = notes + answer.notes
+    if memory is not None:
+        _remember(memory, answer)
+    return answer
+
+
+def _with_model(
+    session: Any, question: str, model: str, previous: Answer | None, recall: Any, run: bool
+) -> Answer:
+    work = Workspace(session, execute=run)
+    history = []
+    if previous is not None:
+        history = [m for m in previous.messages if m.get("role") in ("user", "assistant")]
+        history = [m for m in history if m.get("content")][-HISTORY_MESSAGES:]
+    api_key = os.environ.get("AISER_API_KEY") or None
+    if api_key:
+        register(api_key)
+    settings = session.settings
+    outcome = run_loop(
+        question,
+        model=model,
+        tools=build_tools(work),
+        system=system_prompt(session, question, recall),
+        history=history,
+        api_base=settings.api_base or None,
+        api_key=api_key,
+        max_steps=settings.agent_max_steps,
+        token_budget=settings.agent_token_budget,
+        timeout=settings.model_timeout,
+    )
+    notes = []
+    if outcome.stopped:
+        notes.append(f"Stopped early ({outcome.stopped}): the answer may be incomplete.")
+    unfounded = ungrounded(outcome.text, work.evidence)
+    if unfounded:
+        notes.append(
+            "Numbers in this answer that no query returned (check them): " + ", ".join(unfounded)
+        )
+    if work.result is not None and work.chart is None and work.result.rowcount > 1:
+        work.chart = session.chart(work.result)
+    return Answer(
+        question,
+        outcome.text,
+        sql=work.sql,
+        connection=work.sql_connection,
+        query=work.query,
+        result=work.result,
+        chart=work.chart,
+        steps=outcome.steps,
+        usage=outcome.usage,
+        model=model,
+        notes=notes,
+        messages=outcome.messages,
+    )
+
+
+def _memory(session: Any) -> tuple[Any, list[str]]:
+    """The memory store, or None with a note when it cannot be opened (answers go on)."""
+    try:
+        return session.memory, []
+    except AiserError as exc:
+        return None, [f"Memory unavailable ({exc}): nothing was recalled or kept."]
+
+
+def _remember(memory: Any, answer: Answer) -> None:
+    conversation = conversation_id()
+    memory.record_turn(conversation, "user", answer.question)
+    memory.record_turn(conversation, "assistant", answer.text)
+    if answer.sql and answer.result is not None:
+        memory.record_episode(
+            answer.question,
+            answer.sql,
+            query=answer.query,
+            worked=True,
+            conversation_id=conversation,
+        )

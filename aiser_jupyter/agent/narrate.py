@@ -1,0 +1,206 @@
+"""The key numbers of a result in a sentence or two, computed, never guessed.
+
+Used for every offline answer, and to check a model's own text: the agent reports
+any number in the model's answer that the data does not contain.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable
+from typing import Any
+
+import pandas as pd
+
+ADDITIVE = {"sum", "count", "running_total"}
+NUMBER = re.compile(
+    r"(?<![\w.])-?\$?\d[\d,]*(?:\.\d+)?(?:\s?(?:[kKMB]|thousand|million|billion)\b)?%?"
+)
+SCALES = {"k": 1e3, "thousand": 1e3, "m": 1e6, "million": 1e6, "b": 1e9, "billion": 1e9}
+
+
+class Columns:
+    """Which result columns are measures, times and categories, with titles and formats."""
+
+    def __init__(self, frame: pd.DataFrame, annotation: dict[str, Any] | None, model: Any = None):
+        annotation = annotation or {}
+        members = {
+            **(annotation.get("measures") or {}),
+            **(annotation.get("dimensions") or {}),
+            **(annotation.get("timeDimensions") or {}),
+        }
+        self.info = members
+        named_measures = set(annotation.get("measures") or {})
+        self.times = [
+            c
+            for c in frame.columns
+            if c in (annotation.get("timeDimensions") or {})
+            or pd.api.types.is_datetime64_any_dtype(frame[c])
+        ]
+        self.measures = [
+            c
+            for c in frame.columns
+            if c not in self.times
+            and (c in named_measures or (not named_measures and is_number(frame[c])))
+        ]
+        others = [c for c in frame.columns if c not in self.times + self.measures]
+        # A name reads better than a key: "Widget Pro leads", not "79 leads".
+        self.categories = sorted(others, key=lambda c: is_key(c) or is_number(frame[c]))
+        self.model = model
+
+    def title(self, column: str) -> str:
+        member = self.info.get(column, {})
+        return member.get("shortTitle") or member.get("title") or column
+
+    def additive(self, column: str) -> bool:
+        if self.model is None:
+            return False
+        try:
+            return self.model.member(column).type in ADDITIVE
+        except Exception:  # not a member of the model: a plain SQL column
+            return False
+
+    def fmt(self, column: str, value: Any) -> str:
+        return format_value(value, self.info.get(column, {}).get("format"))
+
+
+def is_key(column: str) -> bool:
+    name = column.rsplit(".", 1)[-1].lower()
+    return name == "id" or name.endswith("_id")
+
+
+def granularity(column: str) -> str | None:
+    """``orders.order_date.month`` → ``month`` (how Cube names a time dimension's column)."""
+    last = column.rsplit(".", 1)[-1]
+    return last if last in PERIOD_FORMATS else None
+
+
+def is_number(series: pd.Series) -> bool:
+    return pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
+
+
+def format_value(value: Any, fmt: str | None = None) -> str:
+    """Numbers as people read them: separators, two decimals when not whole, $ or %."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "no value"
+    if isinstance(value, (int, float)) or hasattr(value, "__float__"):
+        number = float(value)
+        text = f"{number:,.0f}" if number == int(number) else f"{number:,.2f}"
+        if fmt == "currency":
+            return f"-${text[1:]}" if text.startswith("-") else f"${text}"
+        return f"{text}%" if fmt == "percent" else text
+    return str(value)
+
+
+PERIOD_FORMATS = {
+    "year": "%Y",
+    "quarter": None,
+    "month": "%b %Y",
+    "week": "week of %Y-%m-%d",
+    "day": "%Y-%m-%d",
+    "hour": "%Y-%m-%d %H:00",
+    "minute": "%Y-%m-%d %H:%M",
+}
+
+
+def period(value: Any, grain: str | None = None) -> str:
+    """A time value as its period reads: "2024", "2024 Q3", "Mar 2024", "2024-03-05"."""
+    stamp = pd.Timestamp(value)
+    if grain == "quarter":
+        return f"{stamp.year} Q{stamp.quarter}"
+    if grain in PERIOD_FORMATS:
+        return stamp.strftime(PERIOD_FORMATS[grain] or "%Y-%m-%d")
+    return stamp.strftime("%Y-%m-%d") if (stamp.hour, stamp.minute) == (0, 0) else str(stamp)
+
+
+def narrate(
+    frame: pd.DataFrame, annotation: dict[str, Any] | None = None, model: Any = None
+) -> str:
+    """One or two sentences with the numbers that matter in `frame`."""
+    if frame.empty:
+        return "No rows matched."
+    cols = Columns(frame, annotation, model)
+    if not cols.measures:
+        return f"{len(frame):,} rows."
+    measure = cols.measures[0]
+    if len(frame) == 1:
+        parts = [f"{cols.title(m)}: {cols.fmt(m, frame[m].iloc[0])}" for m in cols.measures]
+        labels = [f"{cols.title(c)} {frame[c].iloc[0]}" for c in cols.categories + cols.times]
+        return ("; ".join(parts) + (f" ({', '.join(labels)})" if labels else "")) + "."
+    if cols.times and not cols.categories:
+        return _trend(frame, cols, cols.times[0], measure)
+    if cols.categories:
+        return _ranking(frame, cols, cols.categories[0], measure)
+    total = cols.fmt(measure, frame[measure].sum())
+    return f"{len(frame):,} rows; {cols.title(measure)} totals {total}."
+
+
+def _trend(frame: pd.DataFrame, cols: Columns, time: str, measure: str) -> str:
+    ordered = frame.sort_values(time)
+    first, last = ordered.iloc[0], ordered.iloc[-1]
+    top = ordered.loc[ordered[measure].idxmax()]
+    start, end = cols.fmt(measure, first[measure]), cols.fmt(measure, last[measure])
+    grain = granularity(time)
+    text = (
+        f"{cols.title(measure)} went from {start} ({period(first[time], grain)}) "
+        f"to {end} ({period(last[time], grain)})"
+    )
+    if first[measure]:
+        change = (last[measure] - first[measure]) / abs(first[measure]) * 100
+        text += f", {change:+.1f}%"
+    return text + f"; highest {cols.fmt(measure, top[measure])} ({period(top[time], grain)})."
+
+
+def _ranking(frame: pd.DataFrame, cols: Columns, category: str, measure: str) -> str:
+    if cols.times or frame[category].duplicated().any():
+        grouped = frame.groupby(category, dropna=False)[measure]
+        totals = grouped.sum() if cols.additive(measure) else grouped.mean()
+    else:
+        totals = frame.set_index(category)[measure]
+    totals = totals.sort_values(ascending=False)
+    best, worst = totals.index[0], totals.index[-1]
+    text = f"{best} leads on {cols.title(measure)} with {cols.fmt(measure, totals.iloc[0])}"
+    total = totals.sum()
+    if cols.additive(measure) and total:
+        text += f" ({totals.iloc[0] / total * 100:.1f}% of {cols.fmt(measure, total)})"
+    if len(totals) > 1:
+        text += f"; {worst} is lowest with {cols.fmt(measure, totals.iloc[-1])}"
+    return text + f" ({cols.title(category)}: {len(totals)} values)."
+
+
+def numbers_in(text: str) -> list[str]:
+    """The numbers a text states ("$1,234.50", "12%", "2024")."""
+    return NUMBER.findall(text)
+
+
+def ungrounded(text: str, evidence: Iterable[str]) -> list[str]:
+    """Numbers in `text` that appear in none of the `evidence` texts (tool results), allowing
+    for rounding: a model that says "$5.8M" for 5,803,745.38 is fine; one that says 6.1 is not."""
+    known: list[float] = []
+    for item in evidence:
+        for raw in numbers_in(item):
+            known.append(_value(raw))
+    missing = []
+    for raw in numbers_in(text):
+        if raw.endswith("%"):
+            continue  # shares and changes are worked out from the data, not found in it
+        value = _value(raw)
+        if abs(value) < 10 or any(_close(value, k) for k in known):
+            continue  # small counts ("top 3") and numbers from the data
+        missing.append(raw)
+    return missing
+
+
+def _value(raw: str) -> float:
+    number, _, scale = raw.replace("$", "").replace(",", "").rstrip("%").partition(" ")
+    match = re.fullmatch(r"(-?[\d.]+)([a-zA-Z]*)", number + scale)
+    assert match is not None
+    return float(match.group(1)) * SCALES.get(match.group(2).lower(), 1)
+
+
+def _close(said: float, known: float) -> bool:
+    if said == known:
+        return True
+    scale = max(abs(said), abs(known))
+    return scale > 0 and abs(said - known) / scale < 0.01

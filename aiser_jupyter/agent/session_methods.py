@@ -1,0 +1,78 @@
+"""The agent's half of Session: ``ask``, its memory, and what the offline planner needs.
+
+A mixin, like the semantic layer's, so Session keeps one public surface; the agent's
+logic stays in this package (``ask.py``), imported on first use.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from aiser_jupyter.agent.answer import Answer
+    from aiser_jupyter.agent.vocabulary import ValueIndex
+    from aiser_jupyter.config import Settings
+    from aiser_jupyter.memory import Memory
+    from aiser_jupyter.semantic.model import SemanticModel
+
+
+class AgentMethods:
+    """Session methods for questions in plain language."""
+
+    settings: Settings
+    model: SemanticModel | None
+    last_answer: Answer | None
+    _memory: Memory | None
+    _values: tuple[SemanticModel, ValueIndex] | None
+
+    def ask(
+        self,
+        question: str,
+        model: str | None = None,
+        *,
+        offline: bool = False,
+        run: bool = True,
+        new: bool = False,
+    ) -> Answer:
+        """Answer a business question from the data: through the semantic layer and read-only
+        SQL, with the configured model or the offline planner. A question that reads as a
+        follow-up ("now by month") refines the last answer, unless `new`."""
+        from aiser_jupyter.agent.ask import ask
+
+        previous = None if new else self.last_answer
+        answer = ask(self, question, model=model, offline=offline, run=run, previous=previous)
+        self.last_answer = answer
+        return answer
+
+    @property
+    def memory(self) -> Memory:
+        """The agent's memory (settings.memory: a SQLite file or a PostgreSQL URL), opened
+        on first use."""
+        if self._memory is None:
+            from aiser_jupyter.memory import Memory
+
+            self._memory = Memory.open(self.settings.memory)
+        return self._memory
+
+    def remember(self, text: str) -> int:
+        """Keep a fact, preference, rule or ``term = meaning`` for later questions; its id."""
+        return self.memory.remember(text).id
+
+    def value_index(self) -> ValueIndex:
+        """The values of the model's small dimensions, read once per model, so that words like
+        "enterprise" in a question become filters."""
+        from aiser_jupyter.agent.vocabulary import ValueIndex
+
+        if self.model is None:
+            raise ValueError("no semantic model loaded")
+        if self._values is None or self._values[0] is not self.model:
+            index = ValueIndex.build(self.model, lambda q: self.query(q).to_arrow())
+            self._values = (self.model, index)
+        return self._values[1]
+
+    def auto_model_load(self, connection: str | None = None) -> SemanticModel:
+        """Draft a semantic model of a connection's tables and load it (for the offline
+        planner when none was loaded)."""
+        import yaml
+
+        return self.load_model(yaml.safe_load(self.auto_model(connection)))

@@ -1,0 +1,163 @@
+"""%%ask with no model: the offline planner end to end, its answers, its SQL cell, memory.
+
+Numbers are checked against hand-written SQL over the raw sample tables.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from conftest import run, run_failing
+
+import aiser_jupyter as aiser
+from aiser_jupyter.agent.narrate import format_value, narrate, ungrounded
+
+
+def raw(session, sql: str) -> list[tuple]:
+    return session.connection().engine.con.execute(sql).fetchall()
+
+
+def test_an_offline_answer_states_the_numbers_of_the_data(retail):
+    answer = retail.ask("revenue by region in 2024")
+    expected = raw(
+        retail,
+        """SELECT c.region, sum(o.revenue) FROM orders o JOIN customers c USING (customer_id)
+           WHERE o.order_date >= DATE '2024-01-01' AND o.order_date < DATE '2025-01-01'
+           GROUP BY 1 ORDER BY 2 DESC""",
+    )
+    top_region, top_value = expected[0]
+    assert answer.offline and answer.model is None
+    assert answer.text.startswith(
+        f"{top_region} leads on Revenue with {format_value(top_value, 'currency')}"
+    )
+    total = sum(value for _, value in expected)
+    assert f"{top_value / total * 100:.1f}% of {format_value(total, 'currency')}" in answer.text
+    assert any("answered offline" in note for note in answer.notes)
+    (region,) = answer.query["dimensions"]
+    assert region.endswith(".region")
+    assert answer.chart is not None and answer.chart.spec.x == region
+    got = dict(zip(answer.df[region], answer.df["orders.revenue"], strict=True))
+    assert got == pytest.approx(dict(expected))
+
+
+def test_the_answers_sql_runs_as_a_cell_and_gives_the_same_rows(ip, retail):
+    answer = retail.ask("how many orders per status")
+    assert answer.cell.startswith("%%sql duckdb\n-- how many orders per status\n")
+    frame = run(ip, answer.cell)
+    expected = raw(retail, "SELECT status, count(*) FROM orders GROUP BY 1")
+    assert sorted(map(tuple, frame.itertuples(index=False))) == sorted(expected)
+
+
+def test_a_follow_up_refines_the_last_answer(retail):
+    retail.ask("revenue in 2024")
+    answer = retail.ask("now by quarter")
+    expected = raw(
+        retail,
+        """SELECT date_trunc('quarter', order_date) AS q, sum(revenue) FROM orders
+           WHERE order_date >= DATE '2024-01-01' AND order_date < DATE '2025-01-01'
+           GROUP BY 1 ORDER BY 1""",
+    )
+    assert answer.df["orders.revenue"].tolist() == pytest.approx([v for _, v in expected])
+    first, last = (
+        format_value(expected[0][1], "currency"),
+        format_value(expected[-1][1], "currency"),
+    )
+    assert answer.text.startswith(f"Revenue went from {first} (2024 Q1) to {last} (2024 Q4)")
+    fresh = retail.ask("now by quarter", new=True)  # no previous answer: no 2024 range kept
+    assert len(fresh.df) > len(answer.df)
+
+
+def test_no_run_plans_and_shows_sql_but_runs_nothing(retail):
+    retail.value_index()  # reading dimension values is not the question's query
+    before = len(retail.history)
+    answer = retail.ask("revenue by region", run=False)
+    assert len(retail.history) == before
+    assert answer.result is None and "Not run" in answer.text
+    assert "SUM" in answer.sql.upper() and answer.query["measures"] == ["orders.revenue"]
+
+
+def test_with_no_model_loaded_it_drafts_one_from_the_tables():
+    session = aiser.session()
+    session.load_sample()
+    answer = session.ask("how many orders")
+    assert session.model is not None and "orders" in session.model.cubes
+    assert any(step.name == "automodel" for step in answer.steps)
+    (count,) = raw(session, "SELECT count(*) FROM orders")[0]
+    assert answer.df.iloc[0, 0] == count
+    assert f"{count:,}" in answer.text
+
+
+def test_ask_magic_shows_the_answer_and_writes_its_sql_into_the_next_cell(ip, retail):
+    answer = run(ip, "%%ask -o kept\ntop 3 regions by revenue")
+    assert answer is ip.user_ns["kept"]
+    assert ip.rl_next_input == answer.cell
+    html = answer._repr_html_()
+    assert answer.text in html or answer.text.replace("'", "&#x27;") in html
+    assert "How I got this" in html and "aiser-chart" in html
+    line = run(ip, "%ask --offline --no-cell how many orders")
+    assert line.question == "how many orders" and line.offline
+
+
+def test_an_empty_question_is_a_clear_error(ip):
+    error = run_failing(ip, "%%ask\n   ")
+    assert "Ask a question" in str(error)
+
+
+def test_answers_are_remembered_and_the_glossary_is_used(ip, retail):
+    run(ip, '%aiser remember "big spenders = enterprise"')
+    answer = retail.ask("revenue of big spenders")
+    assert any("glossary" in item for item in answer.plan.understood)
+    expected = raw(
+        retail,
+        "SELECT sum(revenue) FROM orders JOIN customers USING (customer_id) "
+        "WHERE segment = 'enterprise'",
+    )
+    assert answer.df["orders.revenue"][0] == pytest.approx(expected[0][0])
+    episodes = retail.memory.similar_episodes("revenue of big spenders")
+    assert episodes and episodes[0].sql == answer.sql
+    listed = run(ip, "%aiser memory list")
+    assert {"glossary", "episode", "turn"} <= set(listed["kind"])
+
+
+def test_memory_commands_search_forget_export_and_clear(ip, retail, tmp_path):
+    run(ip, '%aiser remember "fiscal years start in April"')
+    found = run(ip, "%aiser memory search fiscal")
+    (entry_id,) = found["id"].tolist()
+    run(ip, f"%aiser memory forget {entry_id}")
+    assert run(ip, "%aiser memory search fiscal").empty
+    retail.ask("how many orders")
+    path = tmp_path / "memory.json"
+    run(ip, f"%aiser memory export {path}")
+    exported = json.loads(path.read_text(encoding="utf-8"))
+    assert any("how many orders" in json.dumps(row) for row in exported["entries"])
+    run(ip, "%aiser memory clear")
+    assert run(ip, "%aiser memory list").empty
+
+
+def test_read_only_sql_refuses_writes_and_keeps_the_table(ip, retail):
+    error = run_failing(ip, "%%sql --read-only\nDROP TABLE orders")
+    assert "Refused" in str(error)
+    assert raw(retail, "SELECT count(*) FROM orders")[0][0] > 0
+    frame = run(ip, "%%sql --read-only\nSELECT count(*) AS n FROM orders")
+    assert frame["n"][0] == raw(retail, "SELECT count(*) FROM orders")[0][0]
+
+
+# -- the numbers check ------------------------------------------------------------------
+
+
+def test_numbers_not_in_the_data_are_found():
+    evidence = ["region,revenue\nWest,3023213.07\nSouth,960887.38"]
+    assert ungrounded("West leads with $3,023,213.07, about $3.0M; South $960,887", evidence) == []
+    assert ungrounded("West leads with $4.2M and South 1,250,000", evidence) == [
+        "$4.2M",
+        "1,250,000",
+    ]
+    assert ungrounded("Revenue grew 12% over 3 years", evidence) == []  # derived / small
+
+
+def test_narrate_handles_empty_and_single_values():
+    import pandas as pd
+
+    assert narrate(pd.DataFrame({"x": []})) == "No rows matched."
+    assert narrate(pd.DataFrame({"n": [1234567]})) == "n: 1,234,567."
