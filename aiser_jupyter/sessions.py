@@ -9,14 +9,14 @@ from __future__ import annotations
 import os
 import time
 from collections import ChainMap
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from aiser_jupyter.agent.session_methods import AgentMethods
 from aiser_jupyter.config import Settings
 from aiser_jupyter.errors import AiserError, ConnectionFailed, UnknownConnection
+from aiser_jupyter.history import HistoryEntry
 from aiser_jupyter.result import Result
 from aiser_jupyter.security.secrets import redact, redact_url
 from aiser_jupyter.semantic.session_methods import SemanticMethods
@@ -38,20 +38,6 @@ if TYPE_CHECKING:
     from aiser_jupyter.semantic.preagg import PreAggregationStore, Rollup
 
 
-@dataclass(frozen=True)
-class HistoryEntry:
-    """One query as it ran: secrets already redacted from its text and error."""
-
-    at: datetime
-    kind: str
-    connection: str
-    engine: str
-    sql: str
-    rows: int | None
-    elapsed: float
-    error: str | None = None
-
-
 class Session(SemanticMethods, AgentMethods):
     def __init__(self, settings: Settings | None = None):
         self.settings = settings or Settings.load()
@@ -66,6 +52,24 @@ class Session(SemanticMethods, AgentMethods):
         self.last_answer: Answer | None = None
         self._memory: Memory | None = None
         self._values: tuple[SemanticModel, ValueIndex] | None = None
+        self._listeners: list[Callable[[str], object]] = []
+
+    # -- change events -----------------------------------------------------------
+
+    def on_change(self, listener: Callable[[str], object]) -> Callable[[], None]:
+        """Call `listener(what)` when connections, the model or the history change (what is
+        "connections", "model" or "history"), so views (the sidebar) update without polling.
+        Returns a function that stops the calls."""
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener) if listener in self._listeners else None
+
+    def changed(self, what: str) -> None:
+        """Tell the listeners; a failing listener is dropped, never the Session's work."""
+        for listener in list(self._listeners):
+            try:
+                listener(what)
+            except Exception:  # a broken view must not break a query
+                self._listeners.remove(listener)
 
     # -- connections -------------------------------------------------------------
 
@@ -93,6 +97,7 @@ class Session(SemanticMethods, AgentMethods):
                 "a file path, a connection name or a DataFrame"
             )
         self.current = connection.name
+        self.changed("connections")
         return connection
 
     def _replace(self, connection: Connection) -> None:
@@ -167,6 +172,7 @@ class Session(SemanticMethods, AgentMethods):
         """Make `name` the connection queries use when they name none."""
         connection = self.connection(name)
         self.current = connection.name
+        self.changed("connections")
         return connection
 
     def disconnect(self, name: str) -> None:
@@ -175,6 +181,7 @@ class Session(SemanticMethods, AgentMethods):
         del self.connections[connection.name]
         if self.current == connection.name:
             self.current = None
+        self.changed("connections")
 
     def test_connection(self, target: str, **options: Any) -> str:
         """Open a database URL, run ``SELECT 1`` and close it again: a one-line verdict, or
@@ -339,6 +346,7 @@ class Session(SemanticMethods, AgentMethods):
                     error=error,
                 )
             )
+            self.changed("history")
         return Result(
             table,
             sql=redact(shown),

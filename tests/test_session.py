@@ -217,3 +217,29 @@ def test_the_embedded_duckdb_name_is_reserved(tmp_path):
 
 def test_caption_speaks_english():
     assert aiser.sql("SELECT 1 AS a").caption().startswith("1 row × 1 column · duckdb")
+
+
+def test_views_hear_of_changes_and_a_broken_view_is_dropped():
+    session = aiser.session()
+    heard: list[str] = []
+    stop = session.on_change(heard.append)
+
+    def broken(what: str) -> None:
+        raise RuntimeError("a view that fails")
+
+    session.on_change(broken)
+    session.connect("duckdb:///:memory:", name="scratch")
+    session.sql("SELECT 1", "scratch")
+    session.load_model(
+        {
+            "cubes": [
+                {"name": "t", "sql": "SELECT 1 AS x", "measures": [{"name": "n", "type": "count"}]}
+            ]
+        }
+    )
+    session.disconnect("scratch")
+    assert heard == ["connections", "history", "model", "connections"]
+    assert broken not in session._listeners
+    stop()
+    session.sql("SELECT 2")
+    assert heard[-1] == "connections"

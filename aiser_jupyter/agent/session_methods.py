@@ -9,9 +9,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from aiser_jupyter.agent.answer import Answer
     from aiser_jupyter.agent.vocabulary import ValueIndex
     from aiser_jupyter.config import Settings
+    from aiser_jupyter.history import HistoryEntry
     from aiser_jupyter.memory import Memory
     from aiser_jupyter.semantic.model import SemanticModel
 
@@ -24,6 +27,8 @@ class AgentMethods:
     last_answer: Answer | None
     _memory: Memory | None
     _values: tuple[SemanticModel, ValueIndex] | None
+    history: list[HistoryEntry]
+    changed: Callable[[str], None]
 
     def ask(
         self,
@@ -42,7 +47,28 @@ class AgentMethods:
         previous = None if new else self.last_answer
         answer = ask(self, question, model=model, offline=offline, run=run, previous=previous)
         self.last_answer = answer
+        self.record("ask", question, answer)
         return answer
+
+    def record(self, kind: str, text: str, answer: Answer) -> None:
+        """An asked question in the kernel's history, beside the queries it ran."""
+        from datetime import datetime
+
+        from aiser_jupyter.history import HistoryEntry
+        from aiser_jupyter.security.secrets import redact
+
+        self.history.append(
+            HistoryEntry(
+                at=datetime.now(),
+                kind=kind,
+                connection=answer.connection or "",
+                engine="offline" if answer.offline else answer.model or "",
+                sql=redact(text),
+                rows=None if answer.result is None else answer.result.rowcount,
+                elapsed=answer.seconds,
+            )
+        )
+        self.changed("history")
 
     @property
     def memory(self) -> Memory:

@@ -6,7 +6,7 @@ uses Session's connections and its ``_run`` (which records history and hides sec
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from aiser_jupyter.errors import UnknownConnection
@@ -25,6 +25,7 @@ class SemanticMethods:
     model: SemanticModel | None
     _rollups: list[Rollup]
     _preaggregations: PreAggregationStore | None
+    changed: Callable[[str], None]
 
     def load_model(self, source: Any) -> SemanticModel:
         """Load a Cube data model (a YAML file, a folder of them, or a dict) for `query`."""
@@ -34,6 +35,7 @@ class SemanticMethods:
         model = SemanticModel.load(source)
         self._rollups = rollups(model)
         self.model = model
+        self.changed("model")
         return model
 
     def query_sql(self, query: Mapping[str, Any] | str, connection: str | None = None) -> str:
