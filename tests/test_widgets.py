@@ -181,6 +181,8 @@ def test_the_schema_browser_lists_tables_columns_and_the_model():
     assert [(c["label"], c["detail"]) for c in tables["orders"]["children"]] == [
         (row["column_name"], row["column_type"]) for row in described
     ]
+    (count,) = session.connection().engine.con.execute("SELECT count(*) FROM orders").fetchone()
+    assert tables["orders"]["detail"] == f"9 columns · {count:,} rows"
     assert all(node["kind"] != "model" for node in browser.tree)
     session.load_model("examples/model/retail.yml")
     browser.refresh()
@@ -201,6 +203,14 @@ def test_choosing_a_table_previews_it_with_a_snippet_that_runs(ip):
     line, _, body = browser.snippet.partition("\n")
     frame = ip.run_cell_magic("sql", line.removeprefix("%%sql "), body)
     assert len(frame) == min(100, count)
+
+
+def test_postgres_tables_show_their_row_estimates(pg_retail):
+    aiser.connect(pg_retail, name="pg")
+    (pg,) = [node for node in aiser.browse().tree if node["label"] == "pg"]
+    tables = {node["label"]: node for node in pg["children"]}
+    assert {"customers", "products", "orders", "sales"} <= set(tables)
+    assert "columns" in tables["orders"]["detail"]
 
 
 def test_a_missing_table_previews_as_an_error_not_a_crash():

@@ -15,6 +15,24 @@ from aiser_jupyter.charts.echarts import plain
 from aiser_jupyter.charts.html import static_file
 from aiser_jupyter.errors import AiserError
 
+ROW_COUNTS = {
+    # The catalog's own counts: free to read, exact for DuckDB, an estimate on PostgreSQL.
+    "duckdb": "SELECT schema_name, table_name, estimated_size FROM duckdb_tables()",
+    "postgresql": "SELECT schemaname, relname, n_live_tup FROM pg_stat_user_tables",
+}
+
+
+def row_counts(connection: Any) -> dict[tuple[str, str], int]:
+    """Rows per (schema, table) where the engine's catalog knows them cheaply."""
+    sql = ROW_COUNTS.get(connection.kind)
+    if sql is None:
+        return {}
+    try:
+        table = connection.engine.execute(sql)
+    except AiserError:
+        return {}
+    return {(s, t): int(n) for s, t, n in zip(*table.to_pydict().values(), strict=True)}
+
 
 def connection_nodes(session: Any) -> list[dict[str, Any]]:
     """One node per connection, holding its tables and their columns."""
@@ -29,6 +47,7 @@ def connection_nodes(session: Any) -> list[dict[str, Any]]:
                 {"label": name, "kind": "connection", "detail": f"✗ {exc}", "children": []}
             )
             continue
+        counts = row_counts(connection)
         tables: dict[tuple[str, str], list[dict[str, Any]]] = {}
         for column in columns:
             tables.setdefault((column["schema"], column["table"]), []).append(
@@ -38,7 +57,8 @@ def connection_nodes(session: Any) -> list[dict[str, Any]]:
             {
                 "label": table if schema in ("", "main", "public") else f"{schema}.{table}",
                 "kind": "table",
-                "detail": f"{len(cols)} columns",
+                "detail": f"{len(cols)} columns"
+                + (f" · {counts[schema, table]:,} rows" if (schema, table) in counts else ""),
                 "key": {"connection": name, "schema": schema, "table": table},
                 "children": cols,
             }
