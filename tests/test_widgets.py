@@ -148,7 +148,7 @@ def test_a_result_table_shows_the_result_caption():
     result = aiser.sql("SELECT * FROM orders")
     table = aiser.table(result)
     raw = aiser.session().connection().engine.con  # DuckDB itself
-    assert table.total == raw.execute("SELECT count(*) FROM orders").fetchone()[0]
+    assert table.total == raw.execute("SELECT count(*) FROM orders").fetchall()[0][0]
     assert "rows" in table.caption and "duckdb" in table.caption
     assert len(table.rows) == 25
 
@@ -181,7 +181,7 @@ def test_the_schema_browser_lists_tables_columns_and_the_model():
     assert [(c["label"], c["detail"]) for c in tables["orders"]["children"]] == [
         (row["column_name"], row["column_type"]) for row in described
     ]
-    (count,) = session.connection().engine.con.execute("SELECT count(*) FROM orders").fetchone()
+    ((count,),) = session.connection().engine.con.execute("SELECT count(*) FROM orders").fetchall()
     assert tables["orders"]["detail"] == f"9 columns · {count:,} rows"
     assert all(node["kind"] != "model" for node in browser.tree)
     session.load_model("examples/model/retail.yml")
