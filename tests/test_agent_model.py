@@ -195,3 +195,44 @@ def test_the_prompt_stays_small_on_a_200_table_database(retail, llm):
     prompt = json.dumps(body["messages"]) + json.dumps(body["tools"])
     assert len(prompt) / 4 < 4000  # tokens, at about four characters each
     assert len(re.findall(r"warehouse_table_\d+", prompt)) <= 6
+
+
+def test_agent_sql_on_postgres_runs_read_only_with_a_time_limit(retail, llm, pg_server):
+    retail.connect(pg_server.url, name="pg")
+    retail.settings.query_timeout = 1
+    before = pg_server.psql("SELECT count(*) FROM sales")
+    llm.script(
+        [
+            Call(
+                "run_sql",
+                {
+                    "sql": "SELECT region, sum(amount) AS total FROM sales GROUP BY 1",
+                    "connection": "pg",
+                },
+            ),
+            Call(
+                "run_sql",
+                {
+                    "sql": "WITH gone AS (DELETE FROM sales RETURNING *) SELECT count(*) FROM gone",
+                    "connection": "pg",
+                },
+            ),
+            Call(
+                "run_sql",
+                {
+                    "sql": "SELECT count(*) FROM sales, generate_series(1, 100000000)",
+                    "connection": "pg",
+                },
+            ),
+        ],
+        "Done.",
+    )
+    result = retail.ask("sales by region")
+    tools = [s for s in result.steps if s.kind == "tool"]
+    assert [s.ok for s in tools] == [True, False, False]
+    errors = [json.loads(m["content"]) for m in llm.requests[1]["messages"] if m["role"] == "tool"]
+    assert "Refused" in errors[1]["error"] and "time limit" in errors[2]["error"]
+    assert pg_server.psql("SELECT count(*) FROM sales") == before
+    expected = pg_server.psql("SELECT region, sum(amount) FROM sales GROUP BY 1 ORDER BY 1")
+    got = "\n".join(f"{r}|{t:.2f}" for r, t in sorted(result.df.itertuples(index=False)))
+    assert got == expected
