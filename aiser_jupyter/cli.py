@@ -1,0 +1,96 @@
+"""The ``aiser`` command: ``aiser serve MODEL_DIR`` runs the Cube-compatible API in front."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+
+from aiser_jupyter.errors import AiserError
+
+DEFAULT_SECRET_ENV = "CUBEJS_API_SECRET"
+"""Where Cube keeps its API secret, so that existing deployments' tokens keep working."""
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="aiser", description=__doc__)
+    commands = top.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser(
+        "serve",
+        help="serve a semantic model as Cube's REST API",
+        description="Serve a Cube data model over HTTP (/cubejs-api/v1/load, /sql, /meta, "
+        "/metrics), for Cube clients and dashboards.",
+    )
+    serve.add_argument("model", metavar="MODEL_DIR", help="a Cube YAML model: folder or file")
+    serve.add_argument(
+        "--connection",
+        action="append",
+        default=[],
+        metavar="[NAME=]URL",
+        help="a database URL or file the model reads (repeat for several; NAME matches a "
+        "cube's data_source)",
+    )
+    serve.add_argument("--sample", action="store_true", help="load the sample retail tables")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    serve.add_argument("--port", type=int, default=4000)
+    serve.add_argument(
+        "--secret-env",
+        default=DEFAULT_SECRET_ENV,
+        metavar="NAME",
+        help=f"environment variable holding the JWT secret (default {DEFAULT_SECRET_ENV})",
+    )
+    serve.add_argument(
+        "--no-auth", action="store_true", help="answer requests without a token (development)"
+    )
+    serve.add_argument("--workers", type=int, default=2, help="Sessions answering queries")
+    serve.add_argument("--cache-ttl", type=float, default=60.0, help="seconds answers are cached")
+    serve.add_argument("--cache-size", type=int, default=1024, help="answers kept in the cache")
+    serve.add_argument(
+        "--continue-wait",
+        type=float,
+        default=5.0,
+        help="seconds before a long query answers 'Continue wait'",
+    )
+    return top
+
+
+def serve(args: argparse.Namespace) -> None:
+    import uvicorn
+
+    from aiser_jupyter.server.app import create_app
+
+    secret = os.environ.get(args.secret_env) or None
+    if secret is None and not args.no_auth:
+        raise AiserError(
+            f"No JWT secret: set the environment variable {args.secret_env} "
+            "(or pass --no-auth to serve without authentication)"
+        )
+    app = create_app(
+        args.model,
+        secret=None if args.no_auth else secret,
+        connections=args.connection,
+        sample=args.sample,
+        workers=args.workers,
+        cache_size=args.cache_size,
+        cache_ttl=args.cache_ttl,
+        continue_wait=args.continue_wait,
+    )
+    print(f"aiser: serving {args.model} at http://{args.host}:{args.port}/cubejs-api/v1", flush=True)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        serve(args)
+    except AiserError as exc:
+        from aiser_jupyter.security.secrets import redact
+
+        print(f"aiser: {type(exc).__name__}: {redact(str(exc))}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

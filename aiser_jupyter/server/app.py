@@ -1,0 +1,307 @@
+"""The HTTP API: Cube's REST endpoints (``/cubejs-api/v1/load``, ``/sql``, ``/meta``) over Sessions.
+
+Requests are authenticated (auth.py), answered by Sessions in worker threads through a
+result cache (jobs.py) and shaped as Cube answers them (cube.py), so that Cube clients and
+dashboards read live data from a notebook's semantic model.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+from aiser_jupyter.errors import AiserError
+from aiser_jupyter.server.auth import claims_from_header, context_from_claims, context_key
+from aiser_jupyter.server.cube import (
+    REGULAR,
+    ApiError,
+    Part,
+    dumps,
+    multi_envelope,
+    parse_query_param,
+    pivot_query,
+    result_object,
+    split,
+)
+from aiser_jupyter.server.jobs import Answers, SessionPool
+from aiser_jupyter.server.metrics import Metrics, MetricsMiddleware
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI, Request, Response
+
+    from aiser_jupyter.result import Result
+    from aiser_jupyter.semantic.model import SemanticModel
+    from aiser_jupyter.sessions import Session
+
+log = logging.getLogger("aiser_jupyter.server")
+
+HISTORY_KEPT = 1000
+"""Entries a serving Session keeps in its history (a server runs for days)."""
+
+NO_CACHE = frozenset({"no-cache", "must-revalidate"})
+"""Cube's ``cache`` values that skip the cached answer."""
+
+
+def create_app(
+    source: Session | str | os.PathLike[str] | Callable[[], Session],
+    *,
+    secret: str | None,
+    connections: Sequence[str] = (),
+    sample: bool = False,
+    workers: int = 1,
+    cache_size: int = 1024,
+    cache_ttl: float = 60.0,
+    continue_wait: float = 5.0,
+) -> FastAPI:
+    """A FastAPI app speaking Cube's REST API.
+
+    `source` is a Session (served as it is, by one worker thread), a model folder or file
+    (each of `workers` Sessions connects `connections`, ``NAME=URL`` or ``URL``, loads the
+    sample data when `sample` is set, loads the model and builds its rollups), or a function
+    that makes a ready Session. `secret` signs the clients' HS256 JWTs; None: no
+    authentication. Answers are cached `cache_ttl` seconds (0: never); a query still running
+    after `continue_wait` seconds answers ``{"error": "Continue wait"}`` and runs on.
+    """
+    from fastapi import FastAPI
+
+    if workers < 1:
+        raise ApiError(f"workers must be at least 1, got {workers}")
+    shared = _is_session(source)
+    if shared:
+        sessions = [source]
+    else:
+        factory = source if callable(source) else partial(open_session, source, connections, sample)
+        sessions = [factory() for _ in range(workers)]
+    server = Server(
+        SessionPool(sessions, owned=not shared),  # type: ignore[arg-type]
+        secret,
+        cache_size=cache_size,
+        cache_ttl=cache_ttl,
+        continue_wait=continue_wait,
+    )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        loop = asyncio.get_running_loop()
+        stop = None
+        if shared:
+
+            def model_changed(what: str) -> None:
+                if what == "model":
+                    loop.call_soon_threadsafe(server.answers.clear)
+
+            stop = sessions[0].on_change(model_changed)  # type: ignore[union-attr]
+        yield
+        if stop is not None:
+            stop()
+        server.pool.close()
+
+    app = FastAPI(title="aiser-jupyter semantic API", lifespan=lifespan, docs_url=None)
+    app.state.aiser = server
+    _routes(app)
+    app.add_middleware(MetricsMiddleware, metrics=server.metrics)
+    return app
+
+
+def open_session(model: str | os.PathLike[str], connections: Sequence[str], sample: bool) -> Session:
+    """A Session for serving `model`: its connections, the sample data if asked, rollups built."""
+    from aiser_jupyter.sessions import Session
+
+    session = Session()
+    try:
+        if sample:
+            session.load_sample()
+        for target in connections:
+            name, _, url = target.partition("=")
+            if url and name.isidentifier():
+                session.connect(url, name=name)
+            else:
+                session.connect(target)
+        session.load_model(model)
+        session.refresh_pre_aggregations(force=False)
+    except BaseException:
+        session.close()
+        raise
+    return session
+
+
+class Server:
+    """What the routes share: the Sessions' pool, the answers, the metrics, the secret."""
+
+    def __init__(
+        self,
+        pool: SessionPool,
+        secret: str | None,
+        *,
+        cache_size: int,
+        cache_ttl: float,
+        continue_wait: float,
+    ):
+        self.pool = pool
+        self.secret = secret
+        self.metrics = Metrics()
+        self.answers = Answers(
+            pool,
+            self.metrics,
+            cache_size=cache_size,
+            cache_ttl=cache_ttl,
+            continue_wait=continue_wait,
+        )
+        self._meta: tuple[SemanticModel, bytes] | None = None
+
+    def authenticate(self, request: Request) -> tuple[dict[str, Any], object]:
+        headers = request.headers
+        header = headers.get("x-cube-authorization") or headers.get("authorization")
+        claims = claims_from_header(header, self.secret)
+        return claims, context_from_claims(claims)
+
+    def answer(self, part: Part, context: object, session: Session) -> bytes:
+        """One query's Cube result object, serialized (in a worker thread)."""
+        started = time.perf_counter()
+        result = run_query(session, part.query, context)
+        pre = result.pre_aggregation is not None
+        # Rollups live in the pre-aggregation store, a DuckDB of its own.
+        engine = "duckdb" if pre else session.connection(result.connection).kind
+        self.metrics.query_done(engine, pre, time.perf_counter() - started)
+        if len(session.history) > 2 * HISTORY_KEPT:
+            del session.history[:-HISTORY_KEPT]
+        return dumps(result_object(result, part, engine))
+
+    def meta(self) -> bytes:
+        """The model in Cube's ``/v1/meta`` shape, serialized once per model."""
+        from aiser_jupyter.semantic.meta import meta
+
+        model = self.pool.sessions[0].model
+        if model is None:
+            raise ApiError("No semantic model is loaded", 404)
+        if self._meta is None or self._meta[0] is not model:
+            self._meta = (model, dumps(meta(model)))
+        return self._meta[1]
+
+
+def run_query(session: Session, query: dict[str, Any], context: object) -> Result:
+    """The one call that runs a request's query. Row-level policies and masking hook in here:
+    `context` (from `context_from_claims`) goes to ``Session.query`` once it takes one."""
+    return session.query(query)
+
+
+def sql_object(session: Session, query: dict[str, Any]) -> dict[str, Any]:
+    """Cube's ``/v1/sql`` answer for one query: the SQL it runs (on the raw tables)."""
+    from aiser_jupyter.semantic.query import Query
+
+    connection, text = session.compile_query(query)
+    order = {member: "desc" if desc else "asc" for member, desc in Query.parse(query).order}
+    return {
+        "sql": {
+            "sql": [text, []],
+            "order": order,
+            "dataSource": connection,
+            "external": False,
+            "preAggregations": [],
+        },
+        "dataSource": connection,
+    }
+
+
+def _routes(app: FastAPI) -> None:
+    from fastapi import Request, Response
+    from fastapi.responses import JSONResponse
+
+    json_type = "application/json"
+
+    def server_of(request: Request) -> Server:
+        return request.app.state.aiser
+
+    async def load(request: Request) -> Response:
+        server = server_of(request)
+        claims, context = server.authenticate(request)
+        params = await _params(request)
+        query_type, parts = split(parse_query_param(params.get("query")))
+        multi = params.get("queryType") == "multi"
+        if query_type != REGULAR and not multi:
+            raise ApiError(
+                f"'{query_type}' query type is not supported by the client. "
+                "Please update the client."
+            )
+        scope = context_key(claims)
+        use_cache = params.get("cache") not in NO_CACHE
+        answers = await asyncio.gather(
+            *(
+                server.answers.get(
+                    part.key() + scope, partial(server.answer, part, context), use_cache=use_cache
+                )
+                for part in parts
+            )
+        )
+        if any(answer is None for answer in answers):
+            return JSONResponse({"error": "Continue wait"})
+        if multi:
+            body = multi_envelope(query_type, answers, pivot_query(query_type, parts))
+        else:
+            body = answers[0]
+        return Response(body, media_type=json_type)
+
+    async def sql(request: Request) -> Response:
+        server = server_of(request)
+        server.authenticate(request)
+        params = await _params(request)
+        query_type, parts = split(parse_query_param(params.get("query")))
+        objects = await server.pool.run(lambda s: [sql_object(s, p.query) for p in parts])
+        return Response(dumps(objects[0] if query_type == REGULAR else objects), media_type=json_type)
+
+    async def meta(request: Request) -> Response:
+        server = server_of(request)
+        server.authenticate(request)
+        return Response(server.meta(), media_type=json_type)
+
+    async def metrics(request: Request) -> Response:
+        body, content_type = server_of(request).metrics.exposition()
+        return Response(body, media_type=content_type)
+
+    async def alive(request: Request) -> Response:
+        return JSONResponse({"health": "HEALTH"})
+
+    async def refused(request: Request, exc: Exception) -> Response:
+        from aiser_jupyter.security.secrets import redact
+
+        status = exc.status if isinstance(exc, ApiError) else 400
+        return JSONResponse({"error": redact(str(exc)), "type": type(exc).__name__}, status)
+
+    async def failed(request: Request, exc: Exception) -> Response:
+        log.error("%s %s failed", request.method, request.url.path, exc_info=exc)
+        return JSONResponse({"error": "Internal Server Error"}, 500)
+
+    base = "/cubejs-api/v1"
+    app.add_route(f"{base}/load", load, methods=["GET", "POST"])
+    app.add_route(f"{base}/sql", sql, methods=["GET", "POST"])
+    app.add_route(f"{base}/meta", meta, methods=["GET"])
+    app.add_route("/metrics", metrics, methods=["GET"])
+    app.add_route("/livez", alive, methods=["GET"])
+    app.add_route("/readyz", alive, methods=["GET"])
+    app.add_exception_handler(AiserError, refused)
+    app.add_exception_handler(Exception, failed)
+
+
+async def _params(request: Any) -> dict[str, Any]:
+    """A GET's query string, or a POST's JSON body."""
+    if request.method == "GET":
+        return dict(request.query_params)
+    try:
+        body = await request.json()
+    except ValueError:
+        raise ApiError("The request body is not valid JSON") from None
+    if not isinstance(body, dict):
+        raise ApiError("The request body must be a JSON object with a 'query'")
+    return body
+
+
+def _is_session(source: Any) -> bool:
+    from aiser_jupyter.sessions import Session
+
+    return isinstance(source, Session)

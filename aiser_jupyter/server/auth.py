@@ -1,0 +1,60 @@
+"""Cube's authentication: an HS256 JWT in ``Authorization`` whose claims are the security context.
+
+`context_from_claims` is the one place a request's claims become the security context that
+queries run under; row-level policies and masking plug in there.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from aiser_jupyter.server.cube import ApiError
+
+TIME_CLAIMS = frozenset({"exp", "iat", "nbf", "jti"})
+"""Claims that change with every token of one user, and never change what they may see."""
+
+
+def claims_from_header(header: str | None, secret: str | None) -> dict[str, Any]:
+    """The verified claims of ``Authorization: <token>`` (or ``Bearer <token>``).
+
+    With no secret the API is open and every request has empty claims. A refusal says why
+    in words a client can show, never the token, the secret or a stack.
+    """
+    if secret is None:
+        return {}
+    if not header or not header.strip():
+        raise ApiError("Authorization header isn't set", 401)
+    parts = header.split()
+    token = parts[-1] if len(parts) <= 2 else ""
+    import jwt
+
+    try:
+        claims = jwt.decode(token, secret, algorithms=["HS256"])
+    except jwt.ExpiredSignatureError:
+        raise ApiError("Invalid token: it has expired", 403) from None
+    except jwt.ImmatureSignatureError:
+        raise ApiError("Invalid token: it is not valid yet", 403) from None
+    except jwt.InvalidTokenError:
+        raise ApiError("Invalid token", 403) from None
+    if not isinstance(claims, dict):
+        raise ApiError("Invalid token: its payload is not a JSON object", 403)
+    return claims
+
+
+def context_from_claims(claims: Mapping[str, Any]) -> object:
+    """The security context a request's queries run under (for now: the claims themselves).
+
+    The governance layer replaces this body with its own context (user, groups, tenant,
+    attributes); the server passes whatever it returns to the Session with each query.
+    """
+    return dict(claims)
+
+
+def context_key(claims: Mapping[str, Any]) -> str:
+    """What of the claims tells apart who sees what: the result cache's part of a key, so that
+    one tenant's cached answer never reaches another, while token renewals share entries."""
+    return json.dumps(
+        {k: v for k, v in claims.items() if k not in TIME_CLAIMS}, sort_keys=True, default=str
+    )

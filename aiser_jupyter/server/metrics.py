@@ -1,0 +1,113 @@
+"""What ``/metrics`` tells Prometheus: requests, latency, result-cache hits, queries per engine.
+
+Each app has its own registry, so that two servers in one process (tests, notebooks) keep
+their counts apart.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+ENDPOINTS = frozenset(
+    {
+        "/cubejs-api/v1/load",
+        "/cubejs-api/v1/sql",
+        "/cubejs-api/v1/meta",
+        "/metrics",
+        "/livez",
+        "/readyz",
+    }
+)
+"""Paths counted under their own name; any other is "other" (labels stay few)."""
+
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "aiser_http_requests",
+            "HTTP requests answered, by endpoint, method and status",
+            ["endpoint", "method", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "aiser_http_request_duration_seconds",
+            "Time from request to the end of its answer",
+            ["endpoint"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.cache = Counter(
+            "aiser_result_cache_lookups",
+            "Result cache look-ups, by result (hit or miss)",
+            ["result"],
+            registry=self.registry,
+        )
+        self.queries = Counter(
+            "aiser_queries",
+            "Semantic queries run, by engine and whether a pre-aggregation answered",
+            ["engine", "pre_aggregation"],
+            registry=self.registry,
+        )
+        self.query_seconds = Histogram(
+            "aiser_query_duration_seconds",
+            "Time a query took in its worker, by engine",
+            ["engine"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.continue_wait = Counter(
+            "aiser_continue_wait",
+            "Load answers that said 'Continue wait' (the query was still running)",
+            registry=self.registry,
+        )
+        self.in_flight = Gauge(
+            "aiser_queries_in_flight", "Queries running or queued now", registry=self.registry
+        )
+        self._hit = self.cache.labels("hit")
+        self._miss = self.cache.labels("miss")
+
+    def cache_lookup(self, hit: bool) -> None:
+        (self._hit if hit else self._miss).inc()
+
+    def query_done(self, engine: str, pre_aggregation: bool, seconds: float) -> None:
+        self.queries.labels(engine, "yes" if pre_aggregation else "no").inc()
+        self.query_seconds.labels(engine).observe(seconds)
+
+    def exposition(self) -> tuple[bytes, str]:
+        from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+        return generate_latest(self.registry), CONTENT_TYPE_LATEST
+
+
+class MetricsMiddleware:
+    """Plain ASGI (no per-request task or body copy): counts and times every HTTP answer."""
+
+    def __init__(self, app: Any, metrics: Metrics):
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def record_status(message: dict) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, record_status)
+        finally:
+            path = scope["path"] if scope["path"] in ENDPOINTS else "other"
+            self.metrics.requests.labels(path, scope["method"], str(status)).inc()
+            self.metrics.latency.labels(path).observe(time.perf_counter() - started)
