@@ -1,0 +1,175 @@
+"""From a result to ranked insights: which columns are measures, time and dimensions, which
+analyses fit them, and which findings matter most."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import pandas as pd
+
+from aiser_jupyter.agent.narrate import Columns, granularity
+from aiser_jupyter.insights import series as ts
+from aiser_jupyter.insights.breakdown import Breakdown, breakdown_insights
+from aiser_jupyter.insights.insight import Insight, Insights, InsightsError, ranked
+from aiser_jupyter.insights.timeline import Subject, anomaly_insights, series_insights
+
+MEMBER_WEIGHT = 0.8
+"""One member's anomaly matters a little less than the same in the total."""
+SKIPPED = {"compareDateRange"}
+
+
+def analyze(
+    frame: pd.DataFrame,
+    annotation: dict[str, Any] | None = None,
+    model: Any = None,
+    *,
+    measures: str | Sequence[str] | None = None,
+    by: str | Sequence[str] | None = None,
+    compare: Any = None,
+    horizon: int | None = None,
+    additive: bool | None = None,
+    top: int = 3,
+    limit: int | None = 20,
+) -> Insights:
+    """Insights on `frame`: for each measure, its series over time (trend, seasons, anomalies,
+    forecast) when there is a time column, and per dimension in `by` (default: every one)
+    concentration, outliers, contribution to the change between two periods (`compare`,
+    default the latest ones) and each member's anomalies. Ranked, the first `limit`."""
+    if frame.empty:
+        raise InsightsError("No rows to draw insights from")
+    frame = pd.DataFrame(frame)
+    cols = Columns(frame, annotation, model)
+    chosen = _pick(frame, measures, cols.measures, "measure")
+    categories = _pick(frame, by, [c for c in cols.categories if c not in SKIPPED], "dimension")
+    if not chosen:
+        raise InsightsError(f"No numeric measure among the columns {list(frame.columns)}")
+    time = cols.times[0] if cols.times else None
+    grain = None
+    if time is not None:
+        frame[time] = pd.to_datetime(frame[time])
+        grain = granularity(time) or ts.infer_grain(
+            pd.DatetimeIndex(frame[time].dropna().unique()).sort_values()
+        )
+    found: list[Insight] = []
+    for measure in chosen:
+        adds = additive if additive is not None else model is None or cols.additive(measure)
+        if time is not None:
+            found += _over_time(frame, cols, measure, categories, time, grain, adds, horizon, top)
+        for category in categories:
+            part = Breakdown(frame, cols, measure, category, adds, time, grain, top)
+            found += breakdown_insights(part, compare)
+    insights = ranked(found)
+    return Insights(insights[:limit]) if limit is not None else insights
+
+
+def _over_time(
+    frame: pd.DataFrame,
+    cols: Columns,
+    measure: str,
+    categories: list[str],
+    time: str,
+    grain: str | None,
+    additive: bool,
+    horizon: int | None,
+    top: int,
+) -> list[Insight]:
+    """The total's series insights, its anomalies explained by the members of the first
+    dimension, and those members' own anomalies."""
+    total = _series(frame, time, measure, additive)
+    found = series_insights(total, Subject(cols, measure, time, grain), horizon=horizon)
+    if not categories:
+        return found
+    members = member_series(frame, measure, categories[0], time, grain, additive)
+    if additive:
+        explain(found, members, time)
+    known = {pd.Timestamp(i.where[time]) for i in found if i.kind == "anomaly"}
+    return found + member_anomalies(members, cols, measure, categories[0], time, grain, known, top)
+
+
+def _pick(
+    frame: pd.DataFrame, asked: str | Sequence[str] | None, default: list[str], what: str
+) -> list[str]:
+    if asked is None:
+        return default
+    names = [asked] if isinstance(asked, str) else list(asked)
+    missing = [n for n in names if n not in frame.columns]
+    if missing:
+        raise InsightsError(
+            f"No {what} column {', '.join(map(repr, missing))} (columns: {list(frame.columns)})"
+        )
+    return names
+
+
+def _series(frame: pd.DataFrame, time: str, measure: str, additive: bool) -> pd.Series:
+    """The measure per time step (summed or averaged over the other columns), every step."""
+    grouped = frame.groupby(time)[measure]
+    values = (grouped.sum(min_count=1) if additive else grouped.mean()).sort_index()
+    values.index = pd.DatetimeIndex(values.index)
+    grain = granularity(time) or ts.infer_grain(values.index)
+    return ts.regular(values, grain, 0.0 if additive else None)
+
+
+def member_series(
+    frame: pd.DataFrame, measure: str, category: str, time: str, grain: str | None, additive: bool
+) -> dict[Any, ts.Decomposition]:
+    """Each member's own decomposition, with the anomaly threshold raised for the number of
+    members tested, so that fifty series raise no more false alarms than one."""
+    wide = frame.pivot_table(
+        index=time, columns=category, values=measure, aggfunc="sum" if additive else "mean"
+    ).sort_index()
+    if wide.shape[1] < 2:
+        return {}
+    wide.index = pd.DatetimeIndex(wide.index)
+    threshold = ts.anomaly_threshold(int(wide.notna().to_numpy().sum()))
+    out = {}
+    for member in wide.columns:
+        values = ts.regular(wide[member].dropna(), grain, 0.0 if additive else None)
+        if values.notna().sum() >= ts.MIN_POINTS:
+            out[member] = ts.Decomposition(values, grain, threshold)
+    return out
+
+
+def explain(found: list[Insight], members: dict[Any, ts.Decomposition], time: str) -> None:
+    """Say which members account for each anomaly of the total: their share of its gap."""
+    for insight in found:
+        if insight.kind != "anomaly" or time not in insight.where:
+            continue
+        when = pd.Timestamp(insight.where[time])
+        gaps = {}
+        for member, dec in members.items():
+            if when in dec.index:
+                at = dec.index.get_loc(when)
+                expected = float(dec.value(dec.fitted[at] + dec.local[at]))
+                gaps[member] = float(dec.y[at]) - expected
+        gap = insight.numbers["value"] - insight.numbers["expected"]
+        shares = pd.Series(gaps, dtype=float) / gap if gap else pd.Series(dtype=float)
+        shares = shares[shares > 0].sort_values(ascending=False)
+        if shares.empty:
+            continue
+        insight.numbers["explained_by"] = shares.head(3).to_dict()
+        named = ", ".join(f"{k} {v * 100:.0f}%" for k, v in shares.head(2).items())
+        insight.text = insight.text[:-1] + f"; share of the gap: {named}."
+
+
+def member_anomalies(
+    members: dict[Any, ts.Decomposition],
+    cols: Columns,
+    measure: str,
+    category: str,
+    time: str,
+    grain: str | None,
+    known: set[pd.Timestamp],
+    top: int,
+) -> list[Insight]:
+    """The `top` most unusual points of single members, on dates the total is not already
+    unusual (those are explained in the total's insight)."""
+    found = []
+    for member, dec in members.items():
+        subject = Subject(cols, measure, time, grain, {category: member})
+        found += [
+            i
+            for i in anomaly_insights(dec, subject, MEMBER_WEIGHT)
+            if pd.Timestamp(i.where[time]) not in known
+        ]
+    return sorted(found, key=lambda i: -i.score)[:top]

@@ -1,0 +1,71 @@
+"""The insights half of Session: ``insights`` on a Result, a DataFrame or a Cube query.
+
+A mixin like the semantic layer's and the agent's; the analysis itself lives in this
+package (``analyze.py``) and is imported on first use (scipy is not cheap to import).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from aiser_jupyter.insights.insight import Insights
+    from aiser_jupyter.result import Result
+    from aiser_jupyter.semantic.model import SemanticModel
+
+
+class InsightMethods:
+    """Session methods that tell what changed, what is unusual and why."""
+
+    model: SemanticModel | None
+    query: Callable[..., Result]
+
+    def insights(
+        self,
+        data: Any,
+        *,
+        measures: str | Sequence[str] | None = None,
+        by: str | Sequence[str] | None = None,
+        compare: Any = None,
+        horizon: int | None = None,
+        top: int = 3,
+        limit: int | None = 20,
+    ) -> Insights:
+        """Ranked insights on `data`: a Result (its annotation gives titles and formats), a
+        DataFrame, or a Cube query dict (run through the semantic model first). `compare`
+        is ``((start, end), (start, end))``: the periods whose change is explained."""
+        import pandas as pd
+
+        from aiser_jupyter.insights.analyze import analyze
+        from aiser_jupyter.insights.insight import InsightsError
+        from aiser_jupyter.result import Result
+
+        if isinstance(data, Mapping):
+            data = self.query(data)
+        annotation = None
+        if isinstance(data, Result):
+            annotation, frame = data.annotation, data.df
+        elif isinstance(data, pd.DataFrame):
+            frame = data
+        elif type(data).__module__.startswith("polars"):
+            frame = data.to_pandas()
+        else:
+            raise InsightsError(
+                f"Cannot draw insights from a {type(data).__name__}: expected a Result, "
+                "a DataFrame or a Cube query dict"
+            )
+        model = self.model if annotation is not None else None
+        return analyze(
+            frame,
+            annotation,
+            model,
+            measures=measures,
+            by=by,
+            compare=compare,
+            horizon=horizon,
+            top=top,
+            limit=limit,
+        )

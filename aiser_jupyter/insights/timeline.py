@@ -1,0 +1,182 @@
+"""A measure's series as Insights: its trend, seasons, anomalies and forecast, in sentences
+with the numbers that matter (titles and formats from the result's annotation)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from aiser_jupyter.agent.narrate import Columns, period
+from aiser_jupyter.insights import series as ts
+from aiser_jupyter.insights.insight import Insight, percent
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+SIGNIFICANT = 0.01
+"""p-value below which a trend or a season is reported as real."""
+MIN_STRENGTH = 0.1
+"""A season explaining less of the variation than this is not worth a sentence."""
+
+
+def each(grain: str | None) -> str:
+    """ "a day", "an hour": how a per-step value reads."""
+    if grain is None:
+        return "per point"
+    return f"{'an' if grain == 'hour' else 'a'} {grain}"
+
+
+def steps(count: int, grain: str | None) -> str:
+    unit = grain or "point"
+    return f"{count} {unit}{'' if count == 1 else 's'}"
+
+
+class Subject:
+    """What a series is: its measure and time columns, the member it is for, how to word it."""
+
+    def __init__(
+        self,
+        cols: Columns,
+        measure: str,
+        time: str,
+        grain: str | None,
+        where: dict[str, Any] | None = None,
+    ):
+        self.cols, self.measure, self.time, self.grain = cols, measure, time, grain
+        self.where = where or {}
+
+    @property
+    def name(self) -> str:
+        """ "Revenue", or "Revenue for West" when the series is one member's."""
+        title = self.cols.title(self.measure)
+        members = ", ".join(str(v) for v in self.where.values())
+        return f"{title} for {members}" if members else title
+
+    def fmt(self, value: float) -> str:
+        return self.cols.fmt(self.measure, value)
+
+    def when(self, stamp: Any) -> str:
+        return period(stamp, self.grain)
+
+    def insight(self, kind: str, text: str, score: float, **extra: Any) -> Insight:
+        members = (self.time, *self.where)
+        where = {**self.where, **extra.pop("where", {})}
+        return Insight(
+            kind, text, float(min(max(score, 0.0), 1.0)), self.measure, members, where, **extra
+        )
+
+
+def series_insights(
+    values: pd.Series, subject: Subject, *, horizon: int | None = None, level: float = 0.95
+) -> list[Insight]:
+    """Everything a series says: trend, seasons, anomalies, and (for the total) a forecast."""
+    if values.notna().sum() < ts.MIN_POINTS:
+        return []
+    dec = ts.Decomposition(values, subject.grain)
+    found = [*_trend(dec, subject), *_seasons(dec, subject), *anomaly_insights(dec, subject)]
+    return found + _forecast(dec, subject, horizon, level)
+
+
+def anomaly_insights(dec: ts.Decomposition, subject: Subject, weight: float = 1.0) -> list[Insight]:
+    """One Insight per flagged point, scored by how far beyond the threshold it lies."""
+    out = []
+    for row in ts.anomalies(dec).itertuples():
+        direction = "above" if row.value > row.expected else "below"
+        text = (
+            f"{subject.name} on {subject.when(row.date)} was {subject.fmt(row.value)}, "
+            f"{abs(row.change) * 100:.0f}% {direction} the expected {subject.fmt(row.expected)} "
+            f"(robust z {row.z:+.1f})."
+        )
+        numbers = {
+            "value": float(row.value),
+            "expected": float(row.expected),
+            "change": float(row.change),
+            "severity": float(abs(row.z)),
+            "z": float(row.z),
+        }
+        score = weight * abs(row.z) / (2 * dec.threshold)
+        out.append(
+            subject.insight("anomaly", text, score, where={subject.time: row.date}, numbers=numbers)
+        )
+    return out
+
+
+def _trend(dec: ts.Decomposition, subject: Subject) -> list[Insight]:
+    found = ts.trend(dec)
+    if found is None or not np.isfinite(found.change):
+        return []
+    numbers = {
+        "change": found.change,
+        "slope": found.slope,
+        "start": found.start,
+        "end": found.end,
+        "p_value": found.p_value,
+    }
+    span = f"{subject.when(dec.index[0])} to {subject.when(dec.index[-1])}"
+    if found.p_value >= SIGNIFICANT:
+        text = (
+            f"{subject.name} shows no significant trend from {span} "
+            f"({percent(found.change)}, p = {found.p_value:.2f})."
+        )
+        return [subject.insight("trend", text, 0.05, numbers=numbers)]
+    verb = "grew" if found.change > 0 else "fell"
+    p_text = "p < 0.001" if found.p_value < 0.001 else f"p = {found.p_value:.3f}"
+    text = (
+        f"{subject.name} {verb} {abs(found.change) * 100:.1f}% from {span}, trend line from "
+        f"{subject.fmt(found.start)} to {subject.fmt(found.end)} {each(subject.grain)} ({p_text})."
+    )
+    score = 0.2 + 0.7 * min(1.0, abs(found.change) / 0.5)
+    return [subject.insight("trend", text, score, numbers=numbers)]
+
+
+def _seasons(dec: ts.Decomposition, subject: Subject) -> list[Insight]:
+    out = []
+    for fit in ts.seasonality(dec):
+        if fit.p_value >= SIGNIFICANT or fit.strength < MIN_STRENGTH:
+            continue
+        effects = fit.effects.sort_values(ascending=False)
+        high = [key for key, value in effects.items() if value > 0][:2]
+        low = effects.index[-1]
+
+        def effect(key: str, fit: ts.SeasonFit = fit) -> str:
+            value = float(fit.effects[key])
+            return f"{key} {percent(value)}" if dec.log else f"{key} {subject.fmt(value)}"
+
+        text = (
+            f"{fit.name.capitalize()} season in {subject.name} (strength {fit.strength:.2f}): "
+            f"{' and '.join(effect(k) for k in high)} against the average, {effect(low)}."
+        )
+        numbers = {
+            "season": fit.name,
+            "strength": fit.strength,
+            "p_value": fit.p_value,
+            "peak": high[0] if high else None,
+            "low": low,
+            "effects": fit.effects.to_dict(),
+        }
+        score = 0.25 + 0.5 * fit.strength
+        out.append(subject.insight("seasonality", text, score, numbers=numbers))
+    return out
+
+
+def _forecast(
+    dec: ts.Decomposition, subject: Subject, horizon: int | None, level: float
+) -> list[Insight]:
+    frame = ts.forecast(dec, horizon, level)
+    if frame.empty:
+        return []
+    span = f"{subject.when(frame['date'].iloc[0])} to {subject.when(frame['date'].iloc[-1])}"
+    text = (
+        f"{subject.name} is forecast at {subject.fmt(frame['forecast'].mean())} "
+        f"{each(subject.grain)} on average over the next {steps(len(frame), subject.grain)} "
+        f"({span}; {level * 100:.0f}% interval {subject.fmt(frame['lower'].mean())} to "
+        f"{subject.fmt(frame['upper'].mean())})."
+    )
+    numbers = {
+        "horizon": len(frame),
+        "mean": float(frame["forecast"].mean()),
+        "total": float(frame["forecast"].sum()),
+        "level": level,
+    }
+    return [subject.insight("forecast", text, 0.3, numbers=numbers, data=frame)]
