@@ -15,7 +15,8 @@ from aiser_jupyter.agent.loop import ModelUnavailable, run_loop
 from aiser_jupyter.agent.narrate import ungrounded
 from aiser_jupyter.agent.offline import answer_offline
 from aiser_jupyter.agent.prompts import system_prompt
-from aiser_jupyter.agent.tools import Workspace, build_tools
+from aiser_jupyter.agent.registry import agent_tools
+from aiser_jupyter.agent.tools import Workspace
 from aiser_jupyter.errors import AiserError
 from aiser_jupyter.security.secrets import register
 
@@ -78,7 +79,7 @@ def _with_model(
     outcome = run_loop(
         question,
         model=model,
-        tools=build_tools(work),
+        tools=agent_tools(work),
         system=system_prompt(session, question, recall),
         history=history,
         api_base=settings.api_base or None,

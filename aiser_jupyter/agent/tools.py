@@ -45,7 +45,11 @@ class Workspace:
 
 def rows_text(result: Any) -> str:
     """A result as the model reads it: a header line, up to ROWS_SHOWN rows of CSV."""
-    frame = result.df
+    return frame_text(result.df)
+
+
+def frame_text(frame: Any) -> str:
+    """A DataFrame as the model reads it (see `rows_text`)."""
     out = io.StringIO()
     frame.head(ROWS_SHOWN).to_csv(out, index=False, quoting=csv.QUOTE_MINIMAL)
     more = f" (first {ROWS_SHOWN} shown)" if len(frame) > ROWS_SHOWN else ""

@@ -1,0 +1,59 @@
+"""``python -m aiser_jupyter.mcp serve …`` (the ``aiser mcp serve`` command): the data as an
+MCP server over stdio, or over streamable HTTP with ``--port``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from aiser_jupyter.errors import AiserError
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="aiser mcp", description=__doc__)
+    commands = top.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="serve connections and a semantic model over MCP")
+    serve.add_argument("--model", help="a Cube YAML file or a folder of them")
+    serve.add_argument(
+        "--connection",
+        action="append",
+        default=[],
+        metavar="URL",
+        help="a database URL, a file or a named connection (repeatable)",
+    )
+    serve.add_argument("--sample", action="store_true", help="load the sample retail tables")
+    serve.add_argument("--port", type=int, help="serve streamable HTTP on this port, not stdio")
+    serve.add_argument("--host", default="127.0.0.1", help="the address to listen on with --port")
+    return top
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    options = parser().parse_args(argv)
+    from aiser_jupyter.mcp.server import build_server
+    from aiser_jupyter.sessions import Session
+
+    session = Session()
+    try:
+        for target in options.connection:
+            session.connect(target)
+        if options.sample:
+            session.load_sample()
+        if options.model:
+            session.load_model(options.model)
+        server = build_server(session)
+    except AiserError as exc:
+        print(f"aiser mcp serve: {exc}", file=sys.stderr)
+        return 2
+    try:
+        if options.port is None:
+            server.run("stdio")
+        else:
+            server.run("streamable-http", host=options.host, port=options.port)
+    finally:
+        session.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
