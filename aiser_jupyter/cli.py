@@ -76,7 +76,9 @@ def serve(args: argparse.Namespace) -> None:
         cache_ttl=args.cache_ttl,
         continue_wait=args.continue_wait,
     )
-    print(f"aiser: serving {args.model} at http://{args.host}:{args.port}/cubejs-api/v1", flush=True)
+    print(
+        f"aiser: serving {args.model} at http://{args.host}:{args.port}/cubejs-api/v1", flush=True
+    )
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
 
 

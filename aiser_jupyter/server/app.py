@@ -109,7 +109,9 @@ def create_app(
     return app
 
 
-def open_session(model: str | os.PathLike[str], connections: Sequence[str], sample: bool) -> Session:
+def open_session(
+    model: str | os.PathLike[str], connections: Sequence[str], sample: bool
+) -> Session:
     """A Session for serving `model`: its connections, the sample data if asked, rollups built."""
     from aiser_jupyter.sessions import Session
 
@@ -210,7 +212,7 @@ def sql_object(session: Session, query: dict[str, Any]) -> dict[str, Any]:
 
 
 def _routes(app: FastAPI) -> None:
-    from fastapi import Request, Response
+    from fastapi import Response
     from fastapi.responses import JSONResponse
 
     json_type = "application/json"
@@ -253,7 +255,9 @@ def _routes(app: FastAPI) -> None:
         params = await _params(request)
         query_type, parts = split(parse_query_param(params.get("query")))
         objects = await server.pool.run(lambda s: [sql_object(s, p.query) for p in parts])
-        return Response(dumps(objects[0] if query_type == REGULAR else objects), media_type=json_type)
+        return Response(
+            dumps(objects[0] if query_type == REGULAR else objects), media_type=json_type
+        )
 
     async def meta(request: Request) -> Response:
         server = server_of(request)

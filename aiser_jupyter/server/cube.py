@@ -66,9 +66,9 @@ def split(query: dict[str, Any] | list[Any]) -> tuple[str, list[Part]]:
     if isinstance(query, list):
         if not query or not all(isinstance(q, dict) for q in query):
             raise ApiError("A data blending query is a non-empty list of query objects")
-        granularities = {
-            (q.get("timeDimensions") or [{}])[0].get("granularity") for q in query
-        } - {None}
+        granularities = {(q.get("timeDimensions") or [{}])[0].get("granularity") for q in query} - {
+            None
+        }
         if len(granularities) != 1:
             raise ApiError("Data blending queries need one and the same time granularity")
         blend = granularities.pop()
