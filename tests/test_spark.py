@@ -70,9 +70,7 @@ def sorted_rows(table: pa.Table) -> list[tuple]:
     """Rows as tuples, floats rounded, sorted: engines may order ties and types differently."""
     rows = []
     for row in table.to_pylist():
-        rows.append(
-            tuple(round(v, 6) if isinstance(v, float) else v for v in row.values())
-        )
+        rows.append(tuple(round(v, 6) if isinstance(v, float) else v for v in row.values()))
     return sorted(rows, key=repr)
 
 
@@ -160,9 +158,7 @@ def test_spark_errors_are_one_line_without_the_jvm_stack(spark):
     assert spark.execute("SELECT 2 AS two").to_pylist() == [{"two": 2}]
 
 
-def test_interrupting_a_long_query_cancels_its_jobs_and_reports_progress(
-    spark, interrupt_soon
-):
+def test_interrupting_a_long_query_cancels_its_jobs_and_reports_progress(spark, interrupt_soon):
     reports: list[SparkProgress] = []
     watched = SparkEngine("local[2]", progress=reports.append)  # the same session
     try:
@@ -217,8 +213,12 @@ def test_lake_tables_reach_spark_through_arrow(spark, tmp_path):
     assert spark.execute("SELECT sum(amount) AS t FROM ice_sales_then").to_pylist() == [{"t": 7.5}]
 
     write_deltalake(tmp_path / "delta", data)
-    write_deltalake(tmp_path / "delta", pa.table({"id": [4], "amount": [4.5], "region": ["N"]}),
-                    mode="append", schema_mode="merge")
+    write_deltalake(
+        tmp_path / "delta",
+        pa.table({"id": [4], "amount": [4.5], "region": ["N"]}),
+        mode="append",
+        schema_mode="merge",
+    )
     spark.register("delta_sales", open_lake(f"delta://{tmp_path / 'delta'}"))
     assert spark.execute(
         "SELECT count(region) AS r, sum(amount) AS t FROM delta_sales"
