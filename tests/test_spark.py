@@ -25,7 +25,7 @@ from aiser_jupyter.errors import (
 
 pytest.importorskip("pyspark")
 
-from aiser_jupyter.engines.spark import SparkEngine, SparkProgress, master_of, require_java  # noqa: E402
+from aiser_jupyter.engines.spark import SparkEngine, SparkProgress, master_of, require_java
 
 CONFIG = {
     "spark.sql.shuffle.partitions": "2",
