@@ -30,6 +30,18 @@ MAIN = ""
 class Compiler(MemberSQL):
     """Joins the cubes a query needs and assembles its SELECT (plain, keyed or ungrouped)."""
 
+    masks: dict[str, str] | None = None
+    """Personal-data dimensions shown masked: full name → mode (``governance.masking``)."""
+
+    def shown(self, member: Member) -> exp.Expression:
+        """A dimension as the query's output shows it: masked when a policy says so."""
+        mode = (self.masks or {}).get(member.full_name)
+        if mode is None:
+            return self.dimension(member)
+        from aiser_jupyter.governance.masking import mask_sql
+
+        return mask_sql(self.dimension(member), mode, member.meta.get("pii"))
+
     # -- joins ---------------------------------------------------------------------
 
     def table(self, cube: Cube) -> exp.Expression:
@@ -139,7 +151,7 @@ class Compiler(MemberSQL):
         dimensions = self._members(q.dimensions, "dimension")
         measures = self._members(q.measures, "measure")
         times = [(td, self.model.member(td.dimension)) for td in q.time_dimensions]
-        outputs: list[tuple[str, exp.Expression]] = [(n, self.dimension(m)) for n, m in dimensions]
+        outputs: list[tuple[str, exp.Expression]] = [(n, self.shown(m)) for n, m in dimensions]
         where: list[exp.Expression] = []
         for td, member in times:
             if member.type != "time":

@@ -96,6 +96,8 @@ class Cube:
     joins: dict[str, Join]
     pre_aggregations: list[dict[str, Any]]
     where: str
+    access_policy: list[Any] = field(default_factory=list)
+    """Cube's ``access_policy`` entries as written (checked into ``SemanticModel.policies``)."""
 
     def by_kind(self, kind: str) -> list[Member]:
         return [m for m in self.members.values() if m.kind == kind]
@@ -240,6 +242,7 @@ def _cube(node: dict[str, Any]) -> Cube:
         joins=joins,
         pre_aggregations=[_clean(p) for p in node.get("pre_aggregations") or []],
         where=_where(node),
+        access_policy=_clean(node.get("access_policy") or []),
     )
 
 
@@ -252,6 +255,8 @@ class SemanticModel:
     source: str = ""
     compiled: dict[Any, Any] = field(default_factory=dict, repr=False)
     """Compiled SQL by query, kept by the runner (a model is immutable once loaded)."""
+    policies: dict[str, list[Any]] = field(default_factory=dict, repr=False)
+    """Access policies by cube name (``governance.policies.Policy``); only cubes that have some."""
 
     @classmethod
     def load(cls, source: str | Path | dict[str, Any]) -> SemanticModel:
@@ -279,6 +284,11 @@ class SemanticModel:
         from aiser_jupyter.semantic.checks import check
 
         check(model)
+        from aiser_jupyter.governance.policies import parse_policies
+
+        for cube in cubes.values():
+            if cube.access_policy:
+                model.policies[cube.name] = parse_policies(cube)
         return model
 
     def _view(self, node: dict[str, Any]) -> View:

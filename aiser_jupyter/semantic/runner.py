@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiser_jupyter.semantic.compiler import Compiler
 from aiser_jupyter.semantic.loader import ModelError, read_yaml
@@ -20,6 +20,9 @@ from aiser_jupyter.semantic.preagg import (
 )
 from aiser_jupyter.semantic.query import Query
 
+if TYPE_CHECKING:
+    from aiser_jupyter.governance.context import SecurityContext
+
 CACHE_SIZE = 256
 """Compiled queries kept per model (dashboards re-ask the same ones)."""
 
@@ -31,6 +34,8 @@ class PreparedQuery:
     query: Query
     data_source: str | None
     annotation: dict[str, Any]
+    masks: dict[str, str] = field(default_factory=dict)
+    """Personal-data members shown masked (full name → mode), from the access policies."""
 
     def pre_aggregation(self, rollups: list[Rollup]) -> tuple[Rollup | None, Any]:
         """The pre-aggregation that answers this query exactly, and the compiler to use."""
@@ -59,6 +64,7 @@ class PreparedQuery:
             table,
             json.dumps(self.raw, sort_keys=True, default=str),
             minute,
+            tuple(sorted(self.masks.items())),
         )
         cache = self.model.compiled
         if key not in cache:
@@ -66,6 +72,7 @@ class PreparedQuery:
                 built = compiler(self.model, self.query, rollup, table)
             else:
                 built = Compiler(self.model, self.query, dialect)
+                built.masks = self.masks
             text = built.compile().sql(dialect=built.dialect, pretty=True, copy=False)
             total = (
                 built.compile(for_total=True).sql(dialect=built.dialect)
@@ -110,8 +117,20 @@ def _strip(value: Any) -> Any:
     return value
 
 
-def prepare_query(model: SemanticModel, raw: Mapping[str, Any] | str) -> PreparedQuery:
+def prepare_query(
+    model: SemanticModel,
+    raw: Mapping[str, Any] | str,
+    context: SecurityContext | None = None,
+) -> PreparedQuery:
+    """The query ready to compile; under a security context (or a model with access policies)
+    as the policies let that requester run it: row filters added, members checked, masks set."""
     data = parse_text(raw) if isinstance(raw, str) else dict(raw)
+    masks: dict[str, str] = {}
+    if context is not None or model.policies:
+        from aiser_jupyter.governance.context import SecurityContext
+        from aiser_jupyter.governance.policies import govern
+
+        data, masks = govern(model, data, context or SecurityContext())
     query = Query.parse(data)
     names = [*query.measures, *query.dimensions, *(t.dimension for t in query.time_dimensions)]
     sources = {model.cubes[model.member(n).cube].data_source for n in names} - {None}
@@ -119,7 +138,12 @@ def prepare_query(model: SemanticModel, raw: Mapping[str, Any] | str) -> Prepare
         raise ModelError(
             f"this query spans data sources {sorted(sources)}; federating them is not supported yet"
         )
-    return PreparedQuery(model, data, query, next(iter(sources), None), annotation(model, query))
+    described = annotation(model, query)
+    for name, info in described["dimensions"].items():
+        mode = masks.get(model.member(name).full_name)
+        if mode is not None:
+            info["meta"] = {**info.get("meta", {}), "masked": mode}
+    return PreparedQuery(model, data, query, next(iter(sources), None), described, masks)
 
 
 def annotation(model: SemanticModel, query: Query) -> dict[str, Any]:

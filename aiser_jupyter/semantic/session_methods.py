@@ -9,11 +9,12 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from aiser_jupyter.errors import UnknownConnection
+from aiser_jupyter.errors import AiserError, UnknownConnection
 from aiser_jupyter.result import Result
 
 if TYPE_CHECKING:
     from aiser_jupyter.config import Settings
+    from aiser_jupyter.governance.context import SecurityContext
     from aiser_jupyter.semantic.model import SemanticModel
     from aiser_jupyter.semantic.preagg import PreAggregationStore, Rollup
 
@@ -38,31 +39,63 @@ class SemanticMethods:
         self.changed("model")
         return model
 
-    def query_sql(self, query: Mapping[str, Any] | str, connection: str | None = None) -> str:
+    def query_sql(
+        self,
+        query: Mapping[str, Any] | str,
+        connection: str | None = None,
+        *,
+        context: SecurityContext | Mapping[str, Any] | None = None,
+    ) -> str:
         """The SQL `query` compiles to, in the dialect of the connection it would run on."""
-        return self.compile_query(query, connection)[1]
+        return self.compile_query(query, connection, context=context)[1]
 
     def compile_query(
-        self, query: Mapping[str, Any] | str, connection: str | None = None
+        self,
+        query: Mapping[str, Any] | str,
+        connection: str | None = None,
+        *,
+        context: SecurityContext | Mapping[str, Any] | None = None,
     ) -> tuple[str, str]:
         """The connection `query` runs on, and its SQL there (on the raw tables, not a rollup:
-        SQL that runs as it is, e.g. in a ``%%sql`` cell)."""
-        plan, conn = self._plan(query, connection)
+        SQL that runs as it is, e.g. in a ``%%sql`` cell), under the access policies."""
+        plan, conn = self._plan(query, connection, self._context(context))
         return conn.name, plan.sql(conn.engine.dialect)[0]
 
-    def query(self, query: Mapping[str, Any] | str, connection: str | None = None) -> Result:
+    def query(
+        self,
+        query: Mapping[str, Any] | str,
+        connection: str | None = None,
+        *,
+        context: SecurityContext | Mapping[str, Any] | None = None,
+    ) -> Result:
         """Answer a Cube REST query (a dict, or its JSON/YAML text) through the loaded model.
 
         When a rollup pre-aggregation gives the same numbers, it answers instead of the raw
-        tables, and the Result says so.
+        tables, and the Result says so. `context` (a SecurityContext or a JWT's claims) is who
+        asks; without it, the Session's own (``set_context``). The model's access policies
+        decide what that requester sees.
         """
+        from aiser_jupyter.governance.context import acting_as
         from aiser_jupyter.semantic.runner import compare_queries, parse_text
 
         raw = parse_text(query) if isinstance(query, str) else dict(query)
-        if compared := compare_queries(raw):
-            return self._compare(raw, compared, connection)
-        plan, conn = self._plan(raw, connection)
-        rollup, compiler = plan.pre_aggregation(self._rollups)
+        who = self._context(context)
+        with acting_as(who):
+            if compared := compare_queries(raw):
+                return self._compare(raw, compared, connection, who)
+            return self._query(raw, connection, who)
+
+    def _query(
+        self, raw: dict[str, Any], connection: str | None, who: SecurityContext | None
+    ) -> Result:
+        try:
+            plan, conn = self._plan(raw, connection, who)
+        except AiserError as exc:
+            refused = getattr(self, "_audit_refusal", None)
+            if refused is not None:
+                refused("query", raw, exc)
+            raise
+        rollup, compiler = plan.pre_aggregation(self._rollups) if not plan.masks else (None, None)
         notes = ["semantic query"]
         if rollup is None:
             sql, total_sql = plan.sql(conn.engine.dialect)
@@ -72,8 +105,10 @@ class SemanticMethods:
             sql, total_sql = plan.sql("duckdb", rollup, compiler, table)
             conn = store.connection
             notes.append(f"pre-aggregation {rollup.full_name}")
+        if plan.masks:
+            notes.append(f"masked: {', '.join(sorted(plan.masks))}")
         result = self._run(conn, "query", sql, lambda: (sql, None), None, notes)
-        result.query, result.annotation = plan.raw, plan.annotation
+        result.query, result.annotation = raw, plan.annotation
         result.pre_aggregation = rollup.full_name if rollup is not None else None
         if total_sql is not None:
             counted = conn.engine.execute(total_sql)
@@ -85,11 +120,12 @@ class SemanticMethods:
         raw: dict[str, Any],
         compared: list[tuple[str, dict[str, Any]]],
         connection: str | None,
+        who: SecurityContext | None,
     ) -> Result:
         """One result for a compareDateRange query: each range's rows, labelled."""
         import pyarrow as pa
 
-        parts = [(label, self.query(part, connection)) for label, part in compared]
+        parts = [(label, self._query(part, connection, who)) for label, part in compared]
         tables = [
             result.to_arrow().append_column(
                 "compareDateRange", pa.array([label] * result.rowcount, pa.string())
@@ -127,14 +163,28 @@ class SemanticMethods:
             built.append(rollup.full_name)
         return built
 
-    def _plan(self, query: Mapping[str, Any] | str, connection: str | None) -> Any:
+    def _context(
+        self, context: SecurityContext | Mapping[str, Any] | None
+    ) -> SecurityContext | None:
+        """The requester: the one given, else the Session's own (``set_context``), if any."""
+        from aiser_jupyter.governance.context import as_context
+
+        given = as_context(context)
+        return given if given is not None else getattr(self, "security_context", None)
+
+    def _plan(
+        self,
+        query: Mapping[str, Any] | str,
+        connection: str | None,
+        context: SecurityContext | None = None,
+    ) -> Any:
         from aiser_jupyter.semantic.runner import prepare_query
 
         if self.model is None:
             raise UnknownConnection(
                 "No semantic model loaded: aiser.model(PATH) or %aiser model load PATH"
             )
-        plan = prepare_query(self.model, query)
+        plan = prepare_query(self.model, query, context)
         return plan, self.connection(connection or plan.data_source)
 
     def auto_model(

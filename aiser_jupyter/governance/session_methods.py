@@ -1,0 +1,196 @@
+"""The governance half of Session: who is asking, the audit log, lineage, profiles, checks.
+
+A mixin like the semantic and agent ones. The audit log listens to the Session's history
+events, so every query that runs (``%%sql``, ``%%query``, the agent's) is recorded with the
+requester, and refusals (policies, the read-only guard) with their reason.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from aiser_jupyter.errors import UnsafeSQLError
+from aiser_jupyter.governance.context import AccessDenied, SecurityContext, as_context, current
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from aiser_jupyter.config import Settings
+    from aiser_jupyter.governance.audit import AuditEntry, AuditLog
+    from aiser_jupyter.governance.checks import Check, CheckReport
+    from aiser_jupyter.governance.lineage import Lineage
+    from aiser_jupyter.governance.quality import Profile
+    from aiser_jupyter.history import HistoryEntry
+    from aiser_jupyter.result import Result
+    from aiser_jupyter.semantic.model import SemanticModel
+
+REFUSALS = (UnsafeSQLError, AccessDenied)
+"""Errors that mean "not allowed" rather than "went wrong"."""
+
+
+class GovernanceMethods:
+    """Session methods for security context, audit, lineage and data quality."""
+
+    settings: Settings
+    model: SemanticModel | None
+    history: list[HistoryEntry]
+    on_change: Callable[[Callable[[str], object]], Callable[[], None]]
+    security_context: SecurityContext | None = None
+    """Who this Session's queries run as (``set_context``); None: the notebook's owner."""
+    _audit_log: AuditLog | None = None
+
+    # -- who is asking ---------------------------------------------------------------
+
+    def set_context(
+        self,
+        context: SecurityContext | Mapping[str, Any] | None = None,
+        /,
+        *,
+        user: str | None = None,
+        groups: Sequence[str] = (),
+        tenant: str | None = None,
+        **attributes: Any,
+    ) -> SecurityContext | None:
+        """Run this Session's queries as a requester (a SecurityContext, JWT-style claims, or
+        the fields themselves); the model's access policies decide what they see, and
+        personal data shows masked. ``set_context()`` with nothing returns to the owner."""
+        if context is None and (user or groups or tenant or attributes):
+            context = SecurityContext(user, tuple(groups), tenant, attributes)
+        self.security_context = as_context(context)
+        self._values = None  # the agent's index of data values was read as someone else
+        self.start_audit()
+        return self.security_context
+
+    def check_raw_access(self) -> None:
+        """Refuse SQL on raw tables for a requester whom the model's policies restrict (raw
+        SQL would read past them), unless their context allows it (attribute ``raw_sql``)."""
+        who = current() or self.security_context
+        if who is None or self.model is None or not self.model.policies:
+            return
+        if not who.attributes.get("raw_sql"):
+            raise AccessDenied(
+                f"{who.describe()} may query through the semantic model only: "
+                "SQL on raw tables would bypass its access policies"
+            )
+
+    def mask_for_model(self, result: Result, *, allow_pii: bool = False) -> Result:
+        """`result` with personal data masked, for a prompt to a language model."""
+        from aiser_jupyter.governance.masking import mask_for_model
+
+        return mask_for_model(self, result, allow_pii=allow_pii)
+
+    # -- audit ---------------------------------------------------------------------------
+
+    def start_audit(self, target: str | Path | None = None) -> AuditLog:
+        """Record every query of this Session from now on, in `target` (a SQLite file or a
+        PostgreSQL URL; default the ``audit`` setting, else ``$AISER_HOME/audit.db``)."""
+        if self._audit_log is None:
+            from aiser_jupyter.config import home
+            from aiser_jupyter.governance.audit import AuditLog
+
+            where = target or getattr(self.settings, "audit", "") or home() / "audit.db"
+            self._audit_log = AuditLog(where)
+            self.on_change(self._audit_history)
+        return self._audit_log
+
+    @property
+    def audit_log(self) -> AuditLog:
+        return self.start_audit()
+
+    def _audit_history(self, what: str) -> None:
+        """A history event: the query that just ran (or failed, or was refused) goes in."""
+        if what != "history" or not self.history:
+            return
+        entry = self.history[-1]
+        error = sys.exc_info()[1] if entry.error is not None else None
+        outcome = (
+            "allowed"
+            if entry.error is None
+            else ("refused" if isinstance(error, REFUSALS) else "failed")
+        )
+        self.audit_log.record(
+            entry.kind,
+            entry.sql,
+            context=current() or self.security_context,
+            connection=entry.connection,
+            engine=entry.engine,
+            rows=entry.rows,
+            duration=entry.elapsed,
+            outcome=outcome,
+            reason=entry.error,
+        )
+
+    def _audit_refusal(self, kind: str, query: Any, error: Exception) -> None:
+        """A query refused before it ran (a policy said no, or it was malformed)."""
+        if self._audit_log is None:
+            return
+        text = query if isinstance(query, str) else json.dumps(query, default=str)
+        self._audit_log.record(
+            kind,
+            text,
+            context=current() or self.security_context,
+            outcome="refused" if isinstance(error, REFUSALS) else "failed",
+            reason=str(error),
+        )
+
+    def audit(
+        self,
+        since: datetime | timedelta | str | None = None,
+        *,
+        user: str | None = None,
+        limit: int | None = None,
+    ) -> pd.DataFrame:
+        """The audit log as a table; `since` a time, an ISO text or an age (``2h``, ``7d``)."""
+        return self.audit_log.frame(since, user=user, limit=limit)
+
+    def audit_entries(
+        self, since: datetime | timedelta | str | None = None, *, user: str | None = None
+    ) -> list[AuditEntry]:
+        return self.audit_log.entries(since, user=user)
+
+    def export_audit(
+        self, path: str | Path, since: datetime | timedelta | str | None = None
+    ) -> int:
+        """Write the audit log as JSON lines to `path`; how many entries were written."""
+        return self.audit_log.export(path, since)
+
+    # -- lineage and quality -------------------------------------------------------------
+
+    def lineage(self, target: Any, column: str | None = None) -> Lineage:
+        """The source tables and columns of a semantic member (``"orders.revenue"``) or of a
+        Result's columns (`column` alone, if given), as data, a text tree and a graph."""
+        from aiser_jupyter.governance.lineage import lineage_of
+
+        return lineage_of(self, target, column)
+
+    def profile(
+        self, table: str, connection: str | None = None, schema: str | None = None
+    ) -> Profile:
+        """Types, nulls, distinct counts, ranges, frequent values, histograms and suspected keys
+        of a table's columns, computed by its database."""
+        from aiser_jupyter.governance.quality import profile_table
+
+        self.check_raw_access()
+        return profile_table(self, table, connection, schema)
+
+    def check(
+        self, checks: Check | Sequence[Check] | None = None, *, cube: str | None = None
+    ) -> CheckReport:
+        """Run data checks: the ones given, else those the model declares (of `cube` only, if
+        given). ``.passed``, ``.failures``, ``.raise_on_failure()`` on the report."""
+        from aiser_jupyter.governance.checks import Check, CheckError, declared_checks, run_checks
+
+        if checks is None:
+            if self.model is None:
+                raise CheckError("No checks given, and no semantic model loaded to declare any")
+            chosen = declared_checks(self.model, cube)
+        else:
+            chosen = [checks] if isinstance(checks, Check) else list(checks)
+        if any(c.table is not None for c in chosen):
+            self.check_raw_access()
+        return run_checks(self, chosen)
