@@ -162,3 +162,29 @@ class JupyterLab:
         trace: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+PAINTED = """(box) => {
+  const canvas = box.querySelector('canvas');
+  const data = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
+  let painted = 0;
+  const colors = new Set();
+  for (let i = 0; i < data.length; i += 4) {
+    if (data[i + 3] > 0) {
+      painted++;
+      colors.add((data[i] << 16) | (data[i + 1] << 8) | data[i + 2]);
+    }
+  }
+  return { share: painted / (canvas.width * canvas.height), colors: colors.size };
+}"""
+
+
+def assert_drawn(page: Any, box: Any, screenshot: str | os.PathLike[str] | None = None) -> None:
+    """The chart's canvas in `box` (a locator) is painted with several colours, not blank;
+    a screenshot of it is kept at `screenshot` when given."""
+    painted = page.evaluate(PAINTED, box.element_handle())
+    if screenshot is not None:
+        Path(screenshot).parent.mkdir(parents=True, exist_ok=True)
+        box.screenshot(path=str(screenshot))
+    assert painted["share"] > 0.005, painted  # a blank canvas paints nothing
+    assert painted["colors"] > 3, painted

@@ -41,8 +41,8 @@ class DashboardView(w.VBox):
         super().__init__(
             [
                 header,
-                w.HBox(controls, layout=w.Layout(flex_flow="row wrap", gap="8px 16px")),
-                w.HBox([self.chips, clear], layout=w.Layout(align_items="center", gap="8px")),
+                w.HBox(controls, layout=w.Layout(flex_flow="row wrap", grid_gap="8px 16px")),
+                w.HBox([self.chips, clear], layout=w.Layout(align_items="center", grid_gap="8px")),
                 w.GridBox(cards, layout=w.Layout(grid_template_columns=GRID, grid_gap="12px")),
             ]
         )
@@ -63,8 +63,8 @@ class DashboardView(w.VBox):
         note.add_class("aiser-card-note")
         self.bodies.append(body)
         self.notes.append(note)
-        parts = [w.HTML(f'<div class="aiser-card-title">{html.escape(item.title)}</div>')]
-        card = w.VBox([*(parts if item.title else []), body, note])
+        title = f'<div class="aiser-card-title">{html.escape(item.title or "")}</div>'
+        card = w.VBox([w.HTML(title), body, note] if item.title else [body, note])
         card.layout.grid_column = f"span {item.width}"
         card.add_class("aiser-card")
         card.add_class(f"aiser-card-{type(item).__name__.removesuffix('Item').lower()}")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import html
 import numbers
 from datetime import datetime, time
+from decimal import Decimal
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,8 @@ def format_value(value: Any, fmt: str | None = None) -> str:
     dates without a midnight time."""
     if value is None or (isinstance(value, float) and value != value):
         return "–"
+    if isinstance(value, Decimal):
+        value = float(value)
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         if isinstance(value, datetime) and value.time() == time():
             value = value.date()

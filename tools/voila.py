@@ -1,0 +1,93 @@
+"""A throwaway Voila server on loopback, for browser tests and benchmarks::
+
+    with Voila("examples/dashboard.ipynb") as voila, offline_browser() as (browser, blocked):
+        page = browser.new_page()
+        page.goto(voila.url())
+
+No token (Voila's default), no browser opened, isolated Jupyter config and runtime folders,
+and aiser's Voila template (Voila's lab template without its Font Awesome CDN link) on the
+Jupyter path, so the page needs nothing but this server.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from types import TracebackType
+
+from tools.browser import free_port
+
+TEMPLATES = Path(__file__).resolve().parent.parent / "aiser_jupyter" / "dashboard"
+"""The folder holding voila/templates/aiser (a Jupyter data folder)."""
+
+
+class Voila:
+    """``voila NOTEBOOK`` on 127.0.0.1 at a free port; `url()` is the dashboard page."""
+
+    def __init__(self, notebook: str | os.PathLike[str], env: dict[str, str] | None = None):
+        self.notebook = Path(notebook).resolve()
+        self.port = free_port()
+        self.home = tempfile.mkdtemp(prefix="aiser-voila-")
+        self.extra_env = env or {}
+        self.process: subprocess.Popen[bytes] | None = None
+        self.log = Path(self.home) / "voila.log"
+
+    def url(self, path: str = "") -> str:
+        return f"http://127.0.0.1:{self.port}/{path}"
+
+    def start(self, timeout: float = 60) -> Voila:
+        paths = [str(TEMPLATES), *filter(None, [os.environ.get("JUPYTER_PATH")])]
+        env = {
+            **os.environ,
+            "JUPYTER_CONFIG_DIR": f"{self.home}/config",
+            "JUPYTER_RUNTIME_DIR": f"{self.home}/runtime",
+            "JUPYTER_PATH": os.pathsep.join(paths),
+            **self.extra_env,
+        }
+        command = [
+            sys.executable,
+            "-m",
+            "voila",
+            str(self.notebook),
+            "--no-browser",
+            "--Voila.ip=127.0.0.1",
+            f"--Voila.port={self.port}",
+            "--Voila.port_retries=0",
+        ]
+        with open(self.log, "wb") as log:
+            self.process = subprocess.Popen(command, env=env, stdout=log, stderr=log)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"voila exited:\n{self.log.read_text()[-3000:]}")
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port)):
+                return self
+            time.sleep(0.2)
+        self.stop()
+        raise RuntimeError(f"voila did not start in {timeout:.0f} s")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+        self.process = None
+
+    def __enter__(self) -> Voila:
+        return self.start()
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        self.stop()
