@@ -21,7 +21,7 @@ import pandas as pd
 
 MAD_TO_SIGMA = 1.4826
 """MAD × this estimates a normal distribution's standard deviation."""
-FALSE_ALARMS = 0.05
+FALSE_ALARMS = 0.01
 """Anomaly threshold: the expected false alarms over a whole series of Gaussian noise."""
 MIN_THRESHOLD = 3.5
 """Iglewicz and Hoaglin's modified z-score cut-off: never flag below it."""
@@ -51,7 +51,7 @@ class Season:
 
 WEEKLY = Season(
     "weekly",
-    lambda ix: np.asarray(ix.dayofweek),
+    lambda ix: np.asarray(ix.day_of_week),
     lambda ix: np.asarray((ix - pd.Timestamp("1970-01-05")).days // 7),
     lambda k: DAYS[k],
     3,
@@ -139,13 +139,22 @@ def robust_scale(values: np.ndarray) -> float:
     return MAD_TO_SIGMA * float(np.median(np.abs(values - np.median(values))))
 
 
-def double_mad_score(values: np.ndarray) -> np.ndarray:
-    """Robust z-scores with a separate MAD for each side of the median: a skewed noise (a
-    log of few orders has a long low tail) does not make its long side look unusual."""
+def sided_scores(values: np.ndarray, inlier: np.ndarray | None = None) -> np.ndarray:
+    """Robust z-scores with a separate scale for each side of the median, so a skewed noise
+    (a log of few orders has a long low tail) does not make its long side look unusual: the
+    MAD of each side, or with `inlier`, the root mean square of the inliers on each side."""
     deviation = values - np.nanmedian(values)
-    sides = [deviation[deviation <= 0], deviation[deviation >= 0]]
-    low, high = (MAD_TO_SIGMA * float(np.median(np.abs(s))) if s.size else 0.0 for s in sides)
-    scale = np.where(deviation < 0, low, high)
+    chosen = np.isfinite(deviation) if inlier is None else inlier & np.isfinite(deviation)
+    scales = []
+    for side in (deviation <= 0, deviation >= 0):
+        part = np.abs(deviation[side & chosen])
+        if not part.size:
+            scales.append(0.0)
+        elif inlier is None:
+            scales.append(MAD_TO_SIGMA * float(np.median(part)))
+        else:
+            scales.append(float(np.sqrt(np.mean(part**2))))
+    scale = np.where(deviation < 0, *scales)
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(scale > 0, deviation / scale, 0.0)
 
@@ -218,15 +227,25 @@ class Decomposition:
             gap = np.sqrt(self.y) - np.sqrt(expected) if self.log else self.remainder
             # Residuals of points the fit leans on are shrunk by sqrt(1 - leverage): undone.
             self.residual = gap / np.sqrt(1 - np.minimum(leverage, 0.9))
-            self.score = double_mad_score(self.residual)
+            self.score = sided_scores(self.residual) / self.shrink
             far = np.abs(np.nan_to_num(self.score))
             weight = np.where(
                 far < self.threshold, 1.0, (self.threshold / np.maximum(far, 1e-9)) ** 2
             )
             weight = np.where(self.observed, weight, 0.0)
-        self.inlier = weight == 1
+        # MAD found the outliers; the spread of the rest scores them (MAD of small counts,
+        # which come in steps, runs some 10% short and would cry wolf).
+        self.score = sided_scores(self.residual, weight == 1) / self.shrink
+        self.inlier = self.observed & (np.abs(np.nan_to_num(self.score)) < self.threshold)
         self.scale = robust_scale(self.remainder[self.inlier])
         """The noise around the expected values, on the model's (log) scale."""
+
+    @property
+    def shrink(self) -> float:
+        """The local median shares noise with the points it is taken over: their residuals
+        shrink by 1 - v, an outlier's (which does not move the median) grows by 1 + v."""
+        v = np.pi / (2 * self.window)
+        return float(np.sqrt((1 + v) / (1 - v)))
 
     @property
     def testable(self) -> bool:
