@@ -266,3 +266,21 @@ def test_raw_sql_is_refused_to_a_restricted_requester(gov):
         gov.check_raw_access()
     gov.set_context(user="ann", tenant="North", raw_sql=True)
     gov.check_raw_access()
+
+
+def test_meta_lists_only_what_the_requester_may_query(gov):
+    def members(meta, cube):
+        entry = next(c for c in meta["cubes"] if c["name"] == cube)
+        return {m["name"] for kind in ("measures", "dimensions") for m in entry[kind]}
+
+    assert "customers.segment" not in members(gov.model.meta(NORTH), "customers")
+    assert "customers.email" in members(gov.model.meta(NORTH), "customers")
+    assert "customers.segment" in members(gov.model.meta(SUPPORT), "customers")
+    assert "customers.segment" not in members(gov.model.meta(), "customers")
+    assert "customers.segment" in members(gov.model.meta(ADMIN), "customers")
+    view = next(c for c in gov.model.meta(NORTH)["cubes"] if c["name"] == "sales")
+    assert {m["name"] for m in view["dimensions"]} == {
+        "sales.status",
+        "sales.customers_region",
+        "sales.customers_email",
+    }

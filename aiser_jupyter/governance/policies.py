@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from aiser_jupyter.governance.context import AccessDenied, SecurityContext
+from aiser_jupyter.governance.context import AccessDenied, SecurityContext, as_context
 from aiser_jupyter.semantic.loader import ModelError
 
 if TYPE_CHECKING:
@@ -194,12 +194,16 @@ def govern(
     return governed, _masks(model, raw, shown, context)
 
 
-def visible(model: SemanticModel, context: SecurityContext | None, name: str) -> bool:
-    """Whether `context` may query member `name` (for lists shown to it or to its agent)."""
+def visible(
+    model: SemanticModel, context: SecurityContext | Mapping[str, Any] | None, name: str
+) -> bool:
+    """Whether `context` (or JWT claims) may query member `name`: for what is listed to the
+    requester (``/v1/meta``) or to its agent."""
     member = model.member(name)
     if member.cube not in model.policies:
         return True
-    matched = [p for p in model.policies[member.cube] if p.applies_to(context or SecurityContext())]
+    who = as_context(context) or SecurityContext()
+    matched = [p for p in model.policies[member.cube] if p.applies_to(who)]
     return any(p.shows(member.name) for p in matched)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from aiser_jupyter.governance.context import SecurityContext
     from aiser_jupyter.semantic.model import Member, SemanticModel
 
 
@@ -31,7 +32,11 @@ def _describe(owner: str, owner_title: str, member: Member, name: str | None = N
     return {k: v for k, v in item.items() if v is not None}
 
 
-def meta(model: SemanticModel) -> dict[str, Any]:
+def meta(model: SemanticModel, context: SecurityContext | None = None) -> dict[str, Any]:
+    """The model as Cube's ``/v1/meta`` describes it; with access policies, only what the
+    requester (`context`) may query (a cube closed to them is left out)."""
+    from aiser_jupyter.governance.policies import visible
+
     cubes = []
     for cube in model.cubes.values():
         entry: dict[str, Any] = {
@@ -43,8 +48,16 @@ def meta(model: SemanticModel) -> dict[str, Any]:
             "meta": cube.meta or None,
         }
         for kind in ("measure", "dimension", "segment"):
-            entry[f"{kind}s"] = [_describe(cube.name, cube.title, m) for m in cube.by_kind(kind)]
-        cubes.append({k: v for k, v in entry.items() if v is not None})
+            entry[f"{kind}s"] = [
+                _describe(cube.name, cube.title, m)
+                for m in cube.by_kind(kind)
+                if visible(model, context, m.full_name)
+            ]
+        closed = cube.name in model.policies and not any(
+            entry[f"{kind}s"] for kind in ("measure", "dimension", "segment")
+        )
+        if not closed:
+            cubes.append({k: v for k, v in entry.items() if v is not None})
     for view in model.views.values():
         entry = {
             "name": view.name,
@@ -56,6 +69,8 @@ def meta(model: SemanticModel) -> dict[str, Any]:
             "segments": [],
         }
         for name, (target, _) in view.members.items():
+            if not visible(model, context, target):
+                continue
             member = model.member(target)
             entry[f"{member.kind}s"].append(_describe(view.name, view.title, member, name))
         cubes.append(entry)

@@ -358,11 +358,12 @@ class SemanticModel:
             raise ModelError(f"cube {owner!r} has no member {name!r}")
         return member
 
-    def meta(self) -> dict[str, Any]:
-        """Cube's ``/v1/meta`` shape: what an agent, a widget or a Cube client needs to know."""
+    def meta(self, context: Any = None) -> dict[str, Any]:
+        """Cube's ``/v1/meta`` shape: what an agent, a widget or a Cube client needs to know;
+        with a security context, only what the model's access policies let it see."""
         from aiser_jupyter.semantic.meta import meta
 
-        return meta(self)
+        return meta(self, context)
 
     def summary(self) -> Any:
         """A DataFrame with one row per member: cube, member, kind, type, title, description."""
