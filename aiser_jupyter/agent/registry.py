@@ -79,6 +79,7 @@ class ToolRegistry:
         env: Mapping[str, str] | None = None,
         headers: Mapping[str, str] | None = None,
         timeout: float = 30.0,
+        start_timeout: float = 30.0,
     ) -> list[RemoteTool]:
         """Start (stdio command) or reach (URL) an MCP server and list its tools, all off.
         Adding a name again replaces that server and turns its tools off again."""
@@ -86,7 +87,15 @@ class ToolRegistry:
 
         if not name or not all(c.isalnum() or c in "_-" for c in name):
             raise McpSourceError(f"MCP server name {name!r}: use letters, digits, _ and -")
-        connection = McpConnection(name, target, args, env=env, headers=headers, timeout=timeout)
+        connection = McpConnection(
+            name,
+            target,
+            args,
+            env=env,
+            headers=headers,
+            timeout=timeout,
+            start_timeout=start_timeout,
+        )
         tools = connection.open()
         self.remove(name)
         self.servers[name] = Server(connection)

@@ -98,6 +98,7 @@ class McpConnection:
         env: Mapping[str, str] | None = None,
         headers: Mapping[str, str] | None = None,
         timeout: float = 30.0,
+        start_timeout: float = 30.0,
     ) -> None:
         self.name = name
         self.target = target
@@ -105,6 +106,9 @@ class McpConnection:
         self.env = dict(env) if env else None
         self.headers = dict(headers) if headers else None
         self.timeout = timeout
+        """Seconds a call may take."""
+        self.start_timeout = start_timeout
+        """Seconds starting the server and listing its tools may take."""
         self.is_url = target.startswith(("http://", "https://"))
         self.tools: list[RemoteTool] = []
         for key, value in (self.env or {}).items():
@@ -134,11 +138,11 @@ class McpConnection:
         ready: concurrent.futures.Future = concurrent.futures.Future()
         self._task = asyncio.run_coroutine_threadsafe(self._serve(ready), background_loop())
         try:
-            self.tools = ready.result(self.timeout)
+            self.tools = ready.result(self.start_timeout)
         except concurrent.futures.TimeoutError:
             self._task.cancel()
             raise McpTimeout(
-                f"MCP server {self.name!r} did not answer within {self.timeout:g} s"
+                f"MCP server {self.name!r} did not answer within {self.start_timeout:g} s"
                 + self._last_words()
             ) from None
         except BaseException:

@@ -32,12 +32,15 @@ INSTRUCTIONS = (
 )
 
 
-def build_server(session: Any, name: str = "aiser") -> MCPServer:
-    """An MCP server (the SDK's ``MCPServer``) whose tools and resources read `session`."""
+def build_server(session: Any, name: str = "aiser", log_level: str = "INFO") -> MCPServer:
+    """An MCP server (the SDK's ``MCPServer``) whose tools and resources read `session`.
+
+    The SDK sets up logging (``logging.basicConfig``) at `log_level`: in a kernel, WARNING,
+    so that other libraries' INFO lines stay out of the notebook."""
     from mcp.server.mcpserver import MCPServer
     from mcp.server.mcpserver.exceptions import ToolError
 
-    server = MCPServer(name, instructions=INSTRUCTIONS)
+    server = MCPServer(name, instructions=INSTRUCTIONS, log_level=log_level)  # type: ignore[arg-type]
     lock = threading.Lock()
 
     def guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -147,6 +150,7 @@ def _add_model_resources(server: MCPServer, session: Any) -> None:
                 description="The semantic model (Cube YAML)",
                 mime_type="application/yaml",
                 path=file.resolve(),
+                encoding="utf-8",
             )
         )
 
@@ -158,7 +162,7 @@ class HttpServer:
     def __init__(self, session: Any, host: str = "127.0.0.1", port: int = 8765) -> None:
         import uvicorn
 
-        app = build_server(session).streamable_http_app(host=host)
+        app = build_server(session, log_level="WARNING").streamable_http_app(host=host)
         self.url = f"http://{host}:{port}/mcp"
         self._server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="error"))
         self._thread = threading.Thread(target=self._server.run, name="aiser-mcp-http", daemon=True)

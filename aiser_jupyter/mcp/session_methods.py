@@ -47,11 +47,13 @@ class ToolMethods:
         env: Mapping[str, str] | None = None,
         headers: Mapping[str, str] | None = None,
         timeout: float = 30.0,
+        start_timeout: float = 30.0,
     ) -> list[str]:
         """Start an MCP server (a command and its `args`, over stdio) or reach one (a
         streamable HTTP URL, with `headers` such as Authorization) and list its tools. They
         stay off for the agent until ``mcp_enable``. A command given as one string with
-        spaces and no `args` is split like a shell line. Returns the tool names."""
+        spaces and no `args` is split like a shell line. A call may take `timeout` seconds,
+        starting and listing `start_timeout`. Returns the tool names."""
         from aiser_jupyter.agent.registry import registry_of
 
         target, arguments = command_or_url, list(args)
@@ -59,7 +61,13 @@ class ToolMethods:
         if not is_url and not arguments and not os.path.exists(target):
             target, *arguments = shlex.split(target) or [target]
         tools = registry_of(self).add_server(
-            name, target, arguments, env=env, headers=headers, timeout=timeout
+            name,
+            target,
+            arguments,
+            env=env,
+            headers=headers,
+            timeout=timeout,
+            start_timeout=start_timeout,
         )
         return [tool.name for tool in tools]
 
