@@ -244,3 +244,12 @@ def test_already_masked_results_are_not_masked_twice():
     session = governed_session()
     result = session.query({"dimensions": ["customers.email"], "limit": 3}, context=NORTH)
     assert session.mask_for_model(result) is result
+
+
+def test_lineage_on_a_policy_model_follows_visibility():
+    session = governed_session()
+    assert session.lineage("orders.region").sources == {"orders.region": ["customers.region"]}
+    session.set_context(NORTH)
+    assert session.lineage("customers.email").sources == {"customers.email": ["customers.email"]}
+    with pytest.raises(AccessDenied, match="segment"):
+        session.lineage("customers.segment")

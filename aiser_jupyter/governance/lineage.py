@@ -128,11 +128,16 @@ def member_lineage(
 ) -> Lineage:
     """The lineage of a semantic member (``orders.revenue``), through the members it uses;
     `label` names the target (a result's column) when it is not the member's name."""
+    from aiser_jupyter.governance.context import AccessDenied, current
+    from aiser_jupyter.governance.policies import visible
     from aiser_jupyter.semantic.compiler import Compiler
     from aiser_jupyter.semantic.query import Query
 
     model = session.model
     member = model.member(name)
+    who = current() or getattr(session, "security_context", None)
+    if who is not None and not visible(model, who, name):
+        raise AccessDenied(f"{name} is not visible to {who.describe()}")
     into = into if into is not None else Lineage()
     label = label or name
     if member.kind not in ("measure", "dimension"):
@@ -143,8 +148,8 @@ def member_lineage(
     sources: set[str] = set()
     for leaf in leaves:
         query = {"measures" if leaf.kind == "measure" else "dimensions": [leaf.full_name]}
-        connection, sql = session.compile_query(query)
-        conn = session.connection(connection)
+        conn = session.connection(model.cubes[leaf.cube].data_source)
+        sql = model.to_sql(query, conn.engine.dialect)
         columns = column_sources(sql, leaf.full_name, schema_of(conn), conn.engine.dialect)
         for column in columns:
             into.add(column + COLUMN, leaf.full_name)
