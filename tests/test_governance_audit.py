@@ -76,7 +76,9 @@ def test_the_log_survives_a_new_session_and_exports_jsonl(gov, tmp_path):
     assert [line["sql"] for line in lines] == list(frame["sql"])
     assert {"user", "at", "connection", "rows", "duration_ms", "outcome", "hash"} <= set(lines[0])
     assert later.audit_log.verify() == 3
-    later.close()
+    later.stop_audit()
+    later.sql("SELECT 4 AS four")  # not recorded
+    assert len(gov.audit()) == 3
 
 
 def test_since_and_user_filters(gov):

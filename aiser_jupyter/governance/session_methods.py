@@ -43,6 +43,7 @@ class GovernanceMethods:
     security_context: SecurityContext | None = None
     """Who this Session's queries run as (``set_context``); None: the notebook's owner."""
     _audit_log: AuditLog | None = None
+    _audit_stop: Callable[[], None] | None = None
 
     # -- who is asking ---------------------------------------------------------------
 
@@ -95,8 +96,17 @@ class GovernanceMethods:
 
             where = target or getattr(self.settings, "audit", "") or home() / "audit.db"
             self._audit_log = AuditLog(where)
-            self.on_change(self._audit_history)
+            self._audit_stop = self.on_change(self._audit_history)
         return self._audit_log
+
+    def stop_audit(self) -> None:
+        """Stop recording and close the audit log (``Session.close`` does this)."""
+        if self._audit_stop is not None:
+            self._audit_stop()
+            self._audit_stop = None
+        if self._audit_log is not None:
+            self._audit_log.close()
+            self._audit_log = None
 
     @property
     def audit_log(self) -> AuditLog:
