@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from aiser_jupyter.errors import AiserError
 
 DEFAULT_SECRET_ENV = "CUBEJS_API_SECRET"
 """Where Cube keeps its API secret, so that existing deployments' tokens keep working."""
+SERVE_ARGS = "AISER_SERVE_ARGS"
 
 
 def parser() -> argparse.ArgumentParser:
@@ -43,7 +46,15 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--no-auth", action="store_true", help="answer requests without a token (development)"
     )
-    serve.add_argument("--workers", type=int, default=2, help="Sessions answering queries")
+    serve.add_argument(
+        "--workers", type=int, default=1, help="Sessions answering queries, in threads"
+    )
+    serve.add_argument(
+        "--processes",
+        type=int,
+        default=1,
+        help="server processes sharing the port, each with its own Sessions and cache",
+    )
     serve.add_argument("--cache-ttl", type=float, default=60.0, help="seconds answers are cached")
     serve.add_argument("--cache-size", type=int, default=1024, help="answers kept in the cache")
     serve.add_argument(
@@ -58,17 +69,42 @@ def parser() -> argparse.ArgumentParser:
 def serve(args: argparse.Namespace) -> None:
     import uvicorn
 
-    from aiser_jupyter.server.app import create_app
+    secret(args)
+    where = f"http://{args.host}:{args.port}/cubejs-api/v1"
+    print(f"aiser: serving {args.model} at {where}", flush=True)
+    if args.processes > 1:
+        os.environ[SERVE_ARGS] = json.dumps(vars(args))
+        uvicorn.run(
+            f"{__name__}:app_from_env",
+            factory=True,
+            workers=args.processes,
+            host=args.host,
+            port=args.port,
+            log_level="warning",
+        )
+    else:
+        uvicorn.run(app(args), host=args.host, port=args.port, log_level="warning")
 
-    secret = os.environ.get(args.secret_env) or None
-    if secret is None and not args.no_auth:
+
+def secret(args: argparse.Namespace) -> str | None:
+    """The JWT secret from the environment; none is an error unless ``--no-auth``."""
+    if args.no_auth:
+        return None
+    value = os.environ.get(args.secret_env) or None
+    if value is None:
         raise AiserError(
             f"No JWT secret: set the environment variable {args.secret_env} "
             "(or pass --no-auth to serve without authentication)"
         )
-    app = create_app(
+    return value
+
+
+def app(args: argparse.Namespace) -> Any:
+    from aiser_jupyter.server.app import create_app
+
+    return create_app(
         args.model,
-        secret=None if args.no_auth else secret,
+        secret=secret(args),
         connections=args.connection,
         sample=args.sample,
         workers=args.workers,
@@ -76,10 +112,12 @@ def serve(args: argparse.Namespace) -> None:
         cache_ttl=args.cache_ttl,
         continue_wait=args.continue_wait,
     )
-    print(
-        f"aiser: serving {args.model} at http://{args.host}:{args.port}/cubejs-api/v1", flush=True
-    )
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+
+
+def app_from_env() -> Any:
+    """The app of one of ``--processes`` server processes: the parent's arguments come
+    through the environment (the secret stays where it was, in its own variable)."""
+    return app(argparse.Namespace(**json.loads(os.environ[SERVE_ARGS])))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

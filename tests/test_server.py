@@ -360,12 +360,12 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def test_aiser_serve_command_serves_a_model_folder(retail):
+def test_aiser_serve_command_serves_a_model_folder_from_two_processes(retail):
     port = free_port()
     env = {**os.environ, "CUBEJS_API_SECRET": SECRET}
     command = [sys.executable, "-m", "aiser_jupyter.cli", "serve", "examples/model", "--sample"]
     process = subprocess.Popen(
-        [*command, "--port", str(port), "--workers", "1"],
+        [*command, "--port", str(port), "--processes", "2"],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

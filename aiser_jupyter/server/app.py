@@ -17,7 +17,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from aiser_jupyter.errors import AiserError
-from aiser_jupyter.server.auth import claims_from_header, context_from_claims, context_key
+from aiser_jupyter.server.auth import Verifier, context_from_claims, context_key
 from aiser_jupyter.server.cube import (
     REGULAR,
     ApiError,
@@ -104,7 +104,7 @@ def create_app(
 
     app = FastAPI(title="aiser-jupyter semantic API", lifespan=lifespan, docs_url=None)
     app.state.aiser = server
-    _routes(app)
+    _routes(app, server)
     app.add_middleware(MetricsMiddleware, metrics=server.metrics)
     return app
 
@@ -146,7 +146,7 @@ class Server:
         continue_wait: float,
     ):
         self.pool = pool
-        self.secret = secret
+        self.verifier = Verifier(secret)
         self.metrics = Metrics()
         self.answers = Answers(
             pool,
@@ -160,7 +160,7 @@ class Server:
     def authenticate(self, request: Request) -> tuple[dict[str, Any], object]:
         headers = request.headers
         header = headers.get("x-cube-authorization") or headers.get("authorization")
-        claims = claims_from_header(header, self.secret)
+        claims = self.verifier.claims(header)
         return claims, context_from_claims(claims)
 
     def answer(self, part: Part, context: object, session: Session) -> bytes:
@@ -211,17 +211,13 @@ def sql_object(session: Session, query: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _routes(app: FastAPI) -> None:
+def _routes(app: FastAPI, server: Server) -> None:
     from fastapi import Response
     from fastapi.responses import JSONResponse
 
     json_type = "application/json"
 
-    def server_of(request: Request) -> Server:
-        return request.app.state.aiser
-
     async def load(request: Request) -> Response:
-        server = server_of(request)
         claims, context = server.authenticate(request)
         params = await _params(request)
         query_type, parts = split(parse_query_param(params.get("query")))
@@ -233,14 +229,14 @@ def _routes(app: FastAPI) -> None:
             )
         scope = context_key(claims)
         use_cache = params.get("cache") not in NO_CACHE
-        answers = await asyncio.gather(
-            *(
-                server.answers.get(
-                    part.key() + scope, partial(server.answer, part, context), use_cache=use_cache
-                )
-                for part in parts
+        asks = [
+            server.answers.get(
+                part.key() + scope, partial(server.answer, part, context), use_cache=use_cache
             )
-        )
+            for part in parts
+        ]
+        # One query (the common case) is awaited as it is: no task to schedule.
+        answers = [await asks[0]] if len(asks) == 1 else await asyncio.gather(*asks)
         if any(answer is None for answer in answers):
             return JSONResponse({"error": "Continue wait"})
         if multi:
@@ -250,7 +246,6 @@ def _routes(app: FastAPI) -> None:
         return Response(body, media_type=json_type)
 
     async def sql(request: Request) -> Response:
-        server = server_of(request)
         server.authenticate(request)
         params = await _params(request)
         query_type, parts = split(parse_query_param(params.get("query")))
@@ -260,12 +255,11 @@ def _routes(app: FastAPI) -> None:
         )
 
     async def meta(request: Request) -> Response:
-        server = server_of(request)
         server.authenticate(request)
         return Response(server.meta(), media_type=json_type)
 
     async def metrics(request: Request) -> Response:
-        body, content_type = server_of(request).metrics.exposition()
+        body, content_type = server.metrics.exposition()
         return Response(body, media_type=content_type)
 
     async def alive(request: Request) -> Response:
