@@ -202,6 +202,13 @@ def test_claims_become_a_context(gov):
     )
 
 
+def test_the_hub_user_is_a_context(monkeypatch):
+    monkeypatch.delenv("JUPYTERHUB_USER", raising=False)
+    assert SecurityContext.from_environment() is None
+    monkeypatch.setenv("JUPYTERHUB_USER", "ann")
+    assert SecurityContext.from_environment() == SecurityContext(user="ann")
+
+
 def test_list_values_from_the_context(gov):
     """A filter value naming a list in the context expands to all of its items."""
     model = dict(MODEL)

@@ -7,6 +7,7 @@ records the requester even when one Session serves many requests on threads.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -48,6 +49,13 @@ class SecurityContext:
             tenant=None if tenant is None else str(tenant),
             attributes=dict(claims),
         )
+
+    @classmethod
+    def from_environment(cls) -> SecurityContext | None:
+        """The JupyterHub user this server runs for (``JUPYTERHUB_USER``), if any; Voila
+        served by a hub runs under the same variable."""
+        user = os.environ.get("JUPYTERHUB_USER")
+        return cls(user=user) if user else None
 
     def value(self, path: str) -> Any:
         """The value ``{securityContext.path}`` names (dots reach into nested attributes)."""

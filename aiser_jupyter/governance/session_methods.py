@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import json
 import sys
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from aiser_jupyter.errors import UnsafeSQLError
+from aiser_jupyter.errors import AiserError, UnsafeSQLError
 from aiser_jupyter.governance.context import AccessDenied, SecurityContext, as_context, current
 
 if TYPE_CHECKING:
@@ -123,17 +124,20 @@ class GovernanceMethods:
             if entry.error is None
             else ("refused" if isinstance(error, REFUSALS) else "failed")
         )
-        self.audit_log.record(
-            entry.kind,
-            entry.sql,
-            context=current() or self.security_context,
-            connection=entry.connection,
-            engine=entry.engine,
-            rows=entry.rows,
-            duration=entry.elapsed,
-            outcome=outcome,
-            reason=entry.error,
-        )
+        try:
+            self.audit_log.record(
+                entry.kind,
+                entry.sql,
+                context=current() or self.security_context,
+                connection=entry.connection,
+                engine=entry.engine,
+                rows=entry.rows,
+                duration=entry.elapsed,
+                outcome=outcome,
+                reason=entry.error,
+            )
+        except AiserError as exc:  # raising would unhook the listener: say so, keep listening
+            warnings.warn(f"not audited: {exc}", RuntimeWarning, stacklevel=2)
 
     def _audit_refusal(self, kind: str, query: Any, error: Exception) -> None:
         """A query refused before it ran (a policy said no, or it was malformed)."""
