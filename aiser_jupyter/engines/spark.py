@@ -18,6 +18,7 @@ time, which this package never does.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import shutil
 import threading
@@ -109,10 +110,12 @@ class SparkEngine:
         self.url = url
         self.master, self.connect = master_of(url)
         self.progress = progress
-        self.spark = self._start({**DEFAULT_CONFIG, **(config or {})}, app_name)
+        # A Connect server's own settings are not the client's to change.
+        defaults = {} if self.connect else DEFAULT_CONFIG
+        self.spark = self._start({**defaults, **(config or {})}, app_name)
         with _lock:
             _users[id(self.spark)] = _users.get(id(self.spark), 0) + 1
-        self._reports: dict[str, Callable[[Any], object]] = {}
+        self._reports: dict[str, tuple[Callable[[Any], object], float]] = {}
         if self.connect:
             self.spark.registerProgressHandler(self._connect_progress)
 
@@ -140,6 +143,9 @@ class SparkEngine:
                 os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
         for key, value in config.items():
             builder = builder.config(key, value)
+        # pyspark logs every failed query's message and JVM stack; the user reads our error.
+        for logger in ("SQLQueryContextLogger", "DataFrameQueryContextLogger"):
+            logging.getLogger(logger).setLevel(logging.CRITICAL)
         try:
             spark = builder.getOrCreate()
         except Exception as exc:
@@ -259,7 +265,7 @@ class SparkEngine:
             yield lambda: None
             return
         if self.connect:
-            self._reports[tag] = callback
+            self._reports[tag] = (callback, started)
         last: list[SparkProgress] = []
 
         def report() -> None:
@@ -298,15 +304,15 @@ class SparkEngine:
 
     def _connect_progress(self, stages: Any, inflight_tasks: int, **info: Any) -> None:
         """Spark Connect's pushed progress, handed to the callback of the running query."""
-        for callback in list(self._reports.values()):
-            stages = list(stages or [])
+        stages = list(stages or [])
+        for callback, started in list(self._reports.values()):
             callback(
                 SparkProgress(
                     stages_done=sum(bool(s.done) for s in stages),
                     stages=len(stages),
                     tasks_done=sum(s.num_completed_tasks for s in stages),
                     tasks=sum(s.num_tasks for s in stages),
-                    seconds=0.0,
+                    seconds=time.monotonic() - started,
                 )
             )
 
@@ -404,8 +410,13 @@ def spark_error(exc: BaseException, sql: str) -> BaseException:
 
 
 def first_line(exc: BaseException) -> str:
-    """The message of a Spark or Py4J error without the JVM's stack trace and query plan."""
+    """The first line of a Spark or Py4J error: no JVM stack trace, no query plan."""
     text = str(getattr(exc, "desc", None) or getattr(exc, "_message", None) or exc)
-    text = text.strip().split("\n\n")[0]
-    lines = [line for line in text.splitlines() if not line.lstrip().startswith("at ")]
-    return " ".join(line.strip() for line in lines[:3]).strip() or type(exc).__name__
+    lines = [line.strip() for line in text.strip().splitlines()]
+    skipped = ("at ", "An error occurred while calling")
+    lines = [line for line in lines if line and not line.startswith(skipped)]
+    if not lines:
+        return type(exc).__name__
+    line = lines[0].lstrip(": ")
+    head, sep, rest = line.partition(": ")
+    return rest if sep and "." in head and " " not in head else line  # a Java class in front
