@@ -14,7 +14,7 @@ import anyio
 import pytest
 
 import aiser_jupyter.sessions as sessions
-from aiser_jupyter.agent.registry import McpSourceError
+from aiser_jupyter.agent.registry import ToolRegistryError
 from aiser_jupyter.mcp.client import McpError
 from aiser_jupyter.mcp.session_methods import ToolMethods
 from tools.browser import free_port
@@ -126,9 +126,9 @@ def test_mcp_tools_are_off_until_enabled(retail, llm):
     assert {"tickets__add", "tickets__get_ticket"} <= offered(llm.requests[2])
     assert "tickets__list_tickets" not in offered(llm.requests[2])
 
-    with pytest.raises(McpSourceError, match=r"has no tool nope .*offers: add, get_ticket"):
+    with pytest.raises(ToolRegistryError, match=r"has no tool nope .*offers: add, get_ticket"):
         retail.mcp_enable("tickets", ["nope"])
-    with pytest.raises(McpSourceError, match=r"No MCP server named 'crm'.*added: tickets"):
+    with pytest.raises(ToolRegistryError, match=r"No MCP server named 'crm'.*added: tickets"):
         retail.mcp_enable("crm")
 
 
@@ -182,7 +182,7 @@ def test_servers_that_cannot_start_are_clear_errors_and_change_nothing(retail):
     url = f"http://127.0.0.1:{free_port()}/mcp"
     with pytest.raises(McpError, match=f"'web' at {url} failed: ConnectError"):
         retail.mcp_add("web", url)
-    with pytest.raises(McpSourceError, match="letters, digits"):
+    with pytest.raises(ToolRegistryError, match="letters, digits"):
         retail.mcp_add("bad name", command, args)
     assert retail.tools_frame().equals(before)
 
@@ -236,7 +236,7 @@ def test_a_python_function_is_a_tool_with_a_schema_from_its_hints_and_docstring(
     assert frame[frame.name == "revenue_since"].source.tolist() == ["python"]
     assert set(frame[frame.source == "built-in"].name) >= {"run_sql", "describe_table"}
 
-    with pytest.raises(McpSourceError, match="built-in tool's name"):
+    with pytest.raises(ToolRegistryError, match="built-in tool's name"):
         retail.tool(lambda sql: sql, name="run_sql")
 
 
@@ -329,3 +329,16 @@ def test_the_notebook_serves_its_session_over_http_to_an_mcp_client(retail):
         served.stop()
     check_our_server(seen, retail)
     assert "stopped" in repr(served)
+
+
+def test_serve_refuses_a_model_it_cannot_read_in_one_line():
+    import subprocess
+
+    done = subprocess.run(
+        [sys.executable, "-m", "aiser_jupyter.mcp", "serve", "--model", "no/such/model.yml"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr == "aiser mcp: ModelError: no such file or folder: no/such/model.yml\n"

@@ -22,7 +22,7 @@ from aiser_jupyter.errors import AiserError
 if TYPE_CHECKING:
     from aiser_jupyter.mcp.client import McpConnection, RemoteTool
 
-__all__ = ["McpSourceError", "ToolRegistry", "agent_tools", "function_tool", "registry_of"]
+__all__ = ["ToolRegistry", "ToolRegistryError", "agent_tools", "function_tool", "registry_of"]
 
 RESULT_CHARS = 8_000
 """Characters of one tool result the model reads (it is told how many there were)."""
@@ -30,7 +30,7 @@ NAME_CHARS = 64
 """The longest function name model APIs accept (OpenAI: ``^[a-zA-Z0-9_-]{1,64}$``)."""
 
 
-class McpSourceError(AiserError):
+class ToolRegistryError(AiserError):
     """A tool or MCP server name that the registry does not know, or cannot take."""
 
 
@@ -64,7 +64,7 @@ class ToolRegistry:
         name replaces it, so a re-run cell is tidy."""
         tool = function_tool(fn, name, description)
         if tool.name in builtin_names():
-            raise McpSourceError(f"{tool.name!r} is a built-in tool's name: choose another")
+            raise ToolRegistryError(f"{tool.name!r} is a built-in tool's name: choose another")
         self.functions[tool.name] = tool
         return tool
 
@@ -85,8 +85,8 @@ class ToolRegistry:
         Adding a name again replaces that server and turns its tools off again."""
         from aiser_jupyter.mcp.client import McpConnection
 
-        if not name or not all(c.isalnum() or c in "_-" for c in name):
-            raise McpSourceError(f"MCP server name {name!r}: use letters, digits, _ and -")
+        if not is_name(name):
+            raise ToolRegistryError(f"MCP server name {name!r}: use letters, digits, _ and -")
         connection = McpConnection(
             name,
             target,
@@ -136,14 +136,14 @@ class ToolRegistry:
             return self.servers[name]
         except KeyError:
             known = ", ".join(self.servers) or "none yet"
-            raise McpSourceError(f"No MCP server named {name!r} (added: {known})") from None
+            raise ToolRegistryError(f"No MCP server named {name!r} (added: {known})") from None
 
     @staticmethod
     def _known(entry: Server, tools: Iterable[str]) -> set[str]:
         offered = {t.name for t in entry.connection.tools}
         names = set(tools)
         if unknown := sorted(names - offered):
-            raise McpSourceError(
+            raise ToolRegistryError(
                 f"MCP server {entry.connection.name!r} has no tool {', '.join(unknown)} "
                 f"(it offers: {', '.join(sorted(offered)) or 'nothing'})"
             )
@@ -212,10 +212,14 @@ def builtin_names() -> set[str]:
 def qualified(server: str, tool: str) -> str:
     """The name the model sees for an MCP tool: ``server__tool``, in the characters and the
     length model APIs accept."""
-    name = f"{server}__{tool}"
-    return "".join(c if c.isascii() and (c.isalnum() or c in "_-") else "_" for c in name)[
-        :NAME_CHARS
-    ]
+    return "".join(c if is_name(c) else "_" for c in f"{server}__{tool}")[:NAME_CHARS]
+
+
+def is_name(text: str) -> bool:
+    """Whether model APIs take `text` as a function name."""
+    return 0 < len(text) <= NAME_CHARS and all(
+        c.isascii() and (c.isalnum() or c in "_-") for c in text
+    )
 
 
 def function_tool(
@@ -227,8 +231,8 @@ def function_tool(
     from pydantic import TypeAdapter, ValidationError, validate_call
 
     tool_name = name or getattr(fn, "__name__", "")
-    if not tool_name or tool_name == "<lambda>" or qualified("", tool_name)[2:] != tool_name:
-        raise McpSourceError(
+    if not is_name(tool_name):
+        raise ToolRegistryError(
             f"Tool name {tool_name!r}: give a name of letters, digits, _ and - (name=...)"
         )
     doc = docstring_parser.parse(fn.__doc__ or "")
@@ -237,7 +241,7 @@ def function_tool(
         schema = TypeAdapter(fn).json_schema()
         checked = validate_call(fn)
     except Exception as exc:  # pydantic cannot describe some hint: say which function
-        raise McpSourceError(f"Cannot describe {tool_name}'s arguments: {exc}") from None
+        raise ToolRegistryError(f"Cannot describe {tool_name}'s arguments: {exc}") from None
     properties = schema.get("properties", {})
     for param in doc.params:
         if param.arg_name in properties and param.description:

@@ -19,8 +19,8 @@ def parser() -> argparse.ArgumentParser:
         "--connection",
         action="append",
         default=[],
-        metavar="URL",
-        help="a database URL, a file or a named connection (repeatable)",
+        metavar="[NAME=]URL",
+        help="a database URL, a file or a named connection (repeat for several)",
     )
     serve.add_argument("--sample", action="store_true", help="load the sample retail tables")
     serve.add_argument("--port", type=int, help="serve streamable HTTP on this port, not stdio")
@@ -36,14 +36,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     session = Session()
     try:
         for target in options.connection:
-            session.connect(target)
+            name, _, url = target.partition("=")
+            if url and name.isidentifier():
+                session.connect(url, name=name)
+            else:
+                session.connect(target)
         if options.sample:
             session.load_sample()
         if options.model:
             session.load_model(options.model)
         server = build_server(session)
     except AiserError as exc:
-        print(f"aiser mcp serve: {exc}", file=sys.stderr)
+        from aiser_jupyter.security.secrets import redact
+
+        session.close()
+        print(f"aiser mcp: {type(exc).__name__}: {redact(str(exc))}", file=sys.stderr)
         return 2
     try:
         if options.port is None:
