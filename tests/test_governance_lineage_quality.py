@@ -10,6 +10,7 @@ import pytest
 from governance_model import ADMIN, NORTH, GovSession, governed_session, rows
 
 from aiser_jupyter.agent.tools import rows_text
+from aiser_jupyter.config import home
 from aiser_jupyter.governance.checks import Check, CheckError
 from aiser_jupyter.governance.context import AccessDenied
 from aiser_jupyter.governance.lineage import COLUMN
@@ -228,7 +229,9 @@ def test_personal_data_masked_for_the_model(retail_gov):
     raw = retail_gov.sql("SELECT customer_id, email, region FROM customers ORDER BY 1 LIMIT 5")
     emails = list(raw.df["email"])
     masked = retail_gov.mask_for_model(raw)
-    assert list(masked.df["email"]) == [hashlib.md5(e.encode()).hexdigest() for e in emails]
+    salt = (home() / "mask.salt").read_text().strip()
+    hashed = [hashlib.md5((salt + e).encode()).hexdigest() for e in emails]
+    assert list(masked.df["email"]) == hashed
     assert list(raw.df["email"]) == emails  # the user's own result is untouched
     text = rows_text(masked)
     assert not any(e in text for e in emails)

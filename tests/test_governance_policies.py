@@ -18,6 +18,7 @@ from governance_model import (
     rows,
 )
 
+from aiser_jupyter.config import home
 from aiser_jupyter.governance.context import AccessDenied, SecurityContext
 from aiser_jupyter.semantic.loader import ModelError
 from aiser_jupyter.semantic.model import SemanticModel
@@ -156,11 +157,14 @@ def test_masking_hash_null_and_partial(gov):
             gov, "SELECT customer_id, email, name FROM customers WHERE region = 'North'"
         )
     }
-    hashed = result_rows(gov.query(listing, context=NORTH))
-    assert len(hashed) == len(raw)
+    result = gov.query(listing, context=NORTH)
+    hashed = result_rows(result)
+    salt = (home() / "mask.salt").read_text().strip()
+    assert len(hashed) == len(raw) and len(salt) == 32
     for cid, email, name in hashed:
-        assert email == hashlib.md5(raw[cid][0].encode()).hexdigest()
+        assert email == hashlib.md5((salt + raw[cid][0]).encode()).hexdigest()
         assert name is None
+    assert salt not in result.sql and salt not in gov.query_sql(listing, context=NORTH)
     assert result_rows(gov.query(listing, context=NORTH)) == hashed  # stable
     partial = result_rows(gov.query(listing, context=SUPPORT))
     for cid, email, _ in partial:

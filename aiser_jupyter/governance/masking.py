@@ -2,7 +2,8 @@
 in Python (any result, before it is sent to a language model).
 
 Both sides mask alike, so a value hashed by the database equals the same value hashed here:
-``hash`` is the MD5 hex digest of the text (stable, so equal values can still be counted and
+``hash`` is the MD5 hex digest of a salt and the text (stable, so equal values can still be
+counted and
 joined on), ``partial`` keeps the first letter and the domain of an e-mail address and the
 last four characters of anything else, ``null`` shows nothing.
 """
@@ -10,6 +11,8 @@ last four characters of anything else, ``null`` shows nothing.
 from __future__ import annotations
 
 import hashlib
+import os
+import secrets
 from typing import TYPE_CHECKING, Any
 
 from sqlglot import exp
@@ -19,13 +22,37 @@ if TYPE_CHECKING:
 
 HIDDEN = "***"
 KEEP_LAST = 4
+SALT_FILE = "mask.salt"
+
+
+def salt() -> str:
+    """The masking salt: ``AISER_MASK_SALT``, else a random one kept in ``$AISER_HOME/mask.salt``
+    (made on first use, readable by its owner only), so a hashed e-mail cannot be looked up in
+    a list of known addresses. Registered as a secret: no output, history or audit shows it."""
+    from aiser_jupyter.config import home
+    from aiser_jupyter.security.secrets import register
+
+    value = os.environ.get("AISER_MASK_SALT", "")
+    if not value:
+        path = home() / SALT_FILE
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass
+        else:
+            with os.fdopen(descriptor, "w") as out:
+                out.write(secrets.token_hex(16))
+        value = path.read_text().strip()
+    register(value)
+    return value
 
 
 def mask_sql(value: exp.Expression, mode: str, kind: Any = None) -> exp.Expression:
     """`value` masked by `mode` as a SQL expression (any dialect sqlglot writes)."""
     text = exp.cast(value, exp.DataType.build("text"))
     if mode == "hash":
-        return exp.MD5(this=text)
+        return exp.MD5(this=exp.DPipe(this=exp.Literal.string(salt()), expression=text, safe=True))
     if mode == "null":
         return exp.cast(exp.null(), exp.DataType.build("text"))
     if str(kind).lower() == "email":
@@ -55,7 +82,7 @@ def mask_value(value: Any, mode: str, kind: Any = None) -> Any:
         return value
     text = str(value)
     if mode == "hash":
-        return hashlib.md5(text.encode()).hexdigest()  # a stable mask, not a secret
+        return hashlib.md5((salt() + text).encode()).hexdigest()  # a stable mask
     if mode == "null":
         return None
     if str(kind).lower() == "email":

@@ -57,9 +57,12 @@ class SemanticMethods:
         context: SecurityContext | Mapping[str, Any] | None = None,
     ) -> tuple[str, str]:
         """The connection `query` runs on, and its SQL there (on the raw tables, not a rollup:
-        SQL that runs as it is, e.g. in a ``%%sql`` cell), under the access policies."""
+        SQL that runs as it is, e.g. in a ``%%sql`` cell), under the access policies; secrets
+        such as the masking salt show as ``***``."""
+        from aiser_jupyter.security.secrets import redact
+
         plan, conn = self._plan(query, connection, self._context(context))
-        return conn.name, plan.sql(conn.engine.dialect)[0]
+        return conn.name, redact(plan.sql(conn.engine.dialect)[0])
 
     def query(
         self,
