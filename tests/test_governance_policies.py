@@ -295,3 +295,31 @@ def test_meta_lists_only_what_the_requester_may_query(gov):
         "sales.customers_region",
         "sales.customers_email",
     }
+
+
+def test_totals_and_compared_ranges_stay_within_the_tenant(gov):
+    listing = {"dimensions": ["customers.customer_id"], "limit": 5, "total": True}
+    result = gov.query(listing, context=SOUTH)
+    ((south,),) = rows(gov, "SELECT count(*) FROM customers WHERE region = 'South'")
+    assert (len(result), result.total) == (5, south)
+    compared = gov.query(
+        {
+            "measures": ["orders.count"],
+            "timeDimensions": [
+                {
+                    "dimension": "orders.order_date",
+                    "compareDateRange": [
+                        ["2023-01-01", "2023-12-31"],
+                        ["2024-01-01", "2024-12-31"],
+                    ],
+                }
+            ],
+        },
+        context=SOUTH,
+    )
+    expected = rows(
+        gov,
+        "SELECT count(*), year(order_date) FROM orders JOIN customers USING (customer_id)"
+        " WHERE region = 'South' GROUP BY 2",
+    )
+    assert sorted(r[0] for r in result_rows(compared)) == sorted(n for n, _ in expected)
