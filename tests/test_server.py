@@ -20,7 +20,7 @@ from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from aiser_jupyter.server import create_app
-from aiser_jupyter.server.run import ServerHandle, ServerMethods
+from aiser_jupyter.server.run import ServerFailed, ServerHandle, ServerMethods
 from aiser_jupyter.sessions import Session
 
 SECRET = "a-test-secret-of-thirty-two-bytes!"
@@ -216,6 +216,36 @@ def test_cache_hits_are_counted_and_never_cross_security_contexts(client, retail
     retail.load_model("examples/model/retail.yml")  # a new model: cached answers are dropped
     client.get(LOAD, params=params, headers=auth())
     assert metric(client, "aiser_queries_total", engine="duckdb", pre_aggregation="yes") == 4
+
+
+def test_cache_keys_keep_sort_priority_but_not_spacing_or_key_order():
+    from aiser_jupyter.server.cube import Part
+
+    by_status = {"measures": ["orders.count"], "order": {"orders.status": "asc", "a.b": "asc"}}
+    by_b = {"measures": ["orders.count"], "order": {"a.b": "asc", "orders.status": "asc"}}
+    assert Part(by_status).key() != Part(by_b).key()
+    reordered = json.loads(json.dumps({"order": by_status["order"], "measures": ["orders.count"]}))
+    assert Part(reordered).key() == Part(by_status).key()
+
+
+def test_an_unexpected_failure_is_a_bare_500(retail, monkeypatch):
+    import aiser_jupyter.server.app as server_app
+
+    def broken(session, query, context):
+        raise RuntimeError("internal detail: /srv/secret/path")
+
+    monkeypatch.setattr(server_app, "run_query", broken)
+    app = create_app(retail, secret=SECRET)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        got = client.get(LOAD, params={"query": json.dumps(BY_REGION)}, headers=auth())
+    assert (got.status_code, got.json()) == (500, {"error": "Internal Server Error"})
+
+
+def test_a_taken_port_is_a_clear_error(retail):
+    with ServerHandle(create_app(retail, secret=SECRET), port=0).start() as first:
+        second = ServerHandle(create_app(retail, secret=SECRET), port=first.port)
+        with pytest.raises(ServerFailed, match=f"could not listen on 127.0.0.1:{first.port}"):
+            second.start()
 
 
 def test_a_query_still_running_says_continue_wait_and_runs_once(retail):

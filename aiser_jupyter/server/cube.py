@@ -41,8 +41,12 @@ class Part:
         """The granularity its rows also carry as ``time.<granularity>``, in a blending query."""
 
     def key(self) -> str:
-        """The query, written one way whatever the spacing and key order of the request."""
-        return json.dumps([self.query, self.label, self.blend], sort_keys=True, default=str)
+        """The query, written one way whatever the spacing and key order of the request (but
+        an ``order`` object keeps its order: it says which member sorts first)."""
+        query = dict(self.query)
+        if isinstance(query.get("order"), dict):
+            query["order"] = list(query["order"].items())
+        return json.dumps([query, self.label, self.blend], sort_keys=True, default=str)
 
 
 def parse_query_param(value: Any) -> dict[str, Any] | list[Any]:

@@ -5,6 +5,7 @@ The kernel keeps running cells while the server answers; ``handle.stop()`` ends 
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from typing import TYPE_CHECKING, Any
 
@@ -28,9 +29,14 @@ class ServerHandle:
 
         config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on")
         self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, name="aiser-serve", daemon=True)
+        self._thread = threading.Thread(target=self._run, name="aiser-serve", daemon=True)
         self.host = host
         self.port = port
+
+    def _run(self) -> None:
+        # uvicorn ends with SystemExit when it cannot listen; `start` tells the caller why.
+        with contextlib.suppress(SystemExit):
+            self._server.run()
 
     def start(self) -> ServerHandle:
         self._thread.start()
