@@ -58,6 +58,12 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--cache-ttl", type=float, default=60.0, help="seconds answers are cached")
     serve.add_argument("--cache-size", type=int, default=1024, help="answers kept in the cache")
     serve.add_argument(
+        "--cors-origin",
+        action="append",
+        metavar="ORIGIN",
+        help="a web origin whose pages may call the API (repeat; default: any)",
+    )
+    serve.add_argument(
         "--continue-wait",
         type=float,
         default=5.0,
@@ -111,6 +117,7 @@ def app(args: argparse.Namespace) -> Any:
         cache_size=args.cache_size,
         cache_ttl=args.cache_ttl,
         continue_wait=args.continue_wait,
+        cors_origins=args.cors_origin or ("*",),
     )
 
 

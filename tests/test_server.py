@@ -196,6 +196,21 @@ def test_malformed_queries_and_unknown_members_are_clear_400s(client, params, me
     assert "Traceback" not in got.text
 
 
+def test_dashboards_from_other_origins_may_call_the_api(client):
+    preflight = client.options(
+        LOAD,
+        headers={
+            "Origin": "http://dashboards.example",
+            "Access-Control-Request-Method": "GET",
+            "Access-Control-Request-Headers": "authorization",
+        },
+    )
+    assert preflight.status_code == 200
+    assert preflight.headers["access-control-allow-origin"] == "*"
+    got = client.get("/cubejs-api/v1/meta", headers={**auth(), "Origin": "http://x.example"})
+    assert got.headers["access-control-allow-origin"] == "*"
+
+
 def test_a_post_body_that_is_not_json_is_a_400(client):
     got = client.post(
         LOAD, content=b"{nope", headers={**auth(), "Content-Type": "application/json"}

@@ -65,7 +65,7 @@ class DashboardView(w.VBox):
         self.notes.append(note)
         title = f'<div class="aiser-card-title">{html.escape(item.title or "")}</div>'
         card = w.VBox([w.HTML(title), body, note] if item.title else [body, note])
-        card.layout.grid_column = f"span {item.width}"
+        card.add_class(f"aiser-span-{item.width}")  # a class: layouts do not reach grid items
         card.add_class("aiser-card")
         card.add_class(f"aiser-card-{type(item).__name__.removesuffix('Item').lower()}")
         return card

@@ -68,8 +68,8 @@ def text_html(markdown: str) -> str:
 def card_html(index: int, title: str | None, width: int, kind: str, body: str) -> str:
     header = f'<div class="aiser-card-title">{html.escape(title)}</div>' if title else ""
     return (
-        f'<div class="aiser-card aiser-card-{kind}" data-index="{index}" '
-        f'style="grid-column: span {width}">{header}'
+        f'<div class="aiser-card aiser-card-{kind} aiser-span-{width}" data-index="{index}">'
+        f"{header}"
         f'<div class="aiser-card-body">{body}</div></div>'
     )
 

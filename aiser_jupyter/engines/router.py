@@ -162,7 +162,7 @@ class Router:
             [],
             [],
             written_in,
-            shape(tree),
+            shape(sql, written_in),
             normalised(tree),
         )
         plan.volatile = any(type(node).__name__ in VOLATILE for node in tree.walk())

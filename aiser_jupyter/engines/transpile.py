@@ -54,13 +54,13 @@ def to_dialect(tree: exp.Expression, dialect: str) -> str:
             node.set("group", exp.Group(expressions=positions) if positions else None)
         return node
 
-    tree = tree.copy()
+    tree = tree.copy()  # owned from here on: generated without another copy
     if dialect not in QUALIFY_DIALECTS:
         for select in reversed(list(tree.find_all(exp.Select))):
             if select.args.get("qualify") is not None:
                 outer = _unqualify(select)
                 tree = outer if select is tree else tree
-    return tree.transform(rewrite, copy=False).sql(dialect=dialect)
+    return tree.transform(rewrite, copy=False).sql(dialect=dialect, copy=False)
 
 
 def _unqualify(select: exp.Select) -> exp.Select:
@@ -103,19 +103,22 @@ def _aggregate(node: exp.Expression) -> bool:
     return isinstance(node, exp.AggFunc) and not isinstance(node.parent, exp.Window)
 
 
-def shape(tree: exp.Expression) -> str:
-    """Queries that differ only in their literals share a shape: timings are kept per shape."""
-    from sqlglot import exp
+def shape(sql: str, dialect: str) -> str:
+    """Queries that differ only in their literals, layout or keyword case share a shape:
+    timings are kept per shape. From the tokens, so that no tree is copied."""
+    import sqlglot
 
-    blank = tree.copy().transform(
-        lambda n: exp.Placeholder() if isinstance(n, exp.Literal) else n, copy=False
-    )
-    return digest(blank.sql(dialect="duckdb", comments=False))
+    literal = {"STRING", "NUMBER", "NATIONAL_STRING", "RAW_STRING"}
+    words = [
+        "?" if token.token_type.name in literal else token.text.lower()
+        for token in sqlglot.tokenize(sql, read=dialect)
+    ]
+    return digest(" ".join(words))
 
 
 def normalised(tree: exp.Expression) -> str:
     """The query's text with layout, comments and the case of keywords taken out."""
-    return tree.sql(dialect="duckdb", comments=False, normalize=True)
+    return tree.sql(dialect="duckdb", comments=False, normalize=True, copy=False)
 
 
 def digest(text: str) -> str:

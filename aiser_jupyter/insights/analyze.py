@@ -55,7 +55,7 @@ def analyze(
     for measure in chosen:
         adds = additive if additive is not None else model is None or cols.additive(measure)
         if time is not None:
-            found += _over_time(frame, cols, measure, categories, time, grain, adds, horizon, top)
+            found += _over_time(frame, cols, measure, categories, time, grain, adds, horizon)
         for category in categories:
             part = Breakdown(frame, cols, measure, category, adds, time, grain, top)
             found += breakdown_insights(part, compare)
@@ -72,7 +72,6 @@ def _over_time(
     grain: str | None,
     additive: bool,
     horizon: int | None,
-    top: int,
 ) -> list[Insight]:
     """The total's series insights, its anomalies explained by the members of the first
     dimension, and those members' own anomalies."""
@@ -84,7 +83,7 @@ def _over_time(
     if additive:
         explain(found, members, time)
     known = {pd.Timestamp(i.where[time]) for i in found if i.kind == "anomaly"}
-    return found + member_anomalies(members, cols, measure, categories[0], time, grain, known, top)
+    return found + member_anomalies(members, cols, measure, categories[0], time, grain, known)
 
 
 def _pick(
@@ -160,10 +159,9 @@ def member_anomalies(
     time: str,
     grain: str | None,
     known: set[pd.Timestamp],
-    top: int,
 ) -> list[Insight]:
-    """The `top` most unusual points of single members, on dates the total is not already
-    unusual (those are explained in the total's insight)."""
+    """Unusual points of single members, on dates the total is not already unusual (those
+    are explained in the total's insight)."""
     found = []
     for member, dec in members.items():
         subject = Subject(cols, measure, time, grain, {category: member})
@@ -172,4 +170,4 @@ def member_anomalies(
             for i in anomaly_insights(dec, subject, MEMBER_WEIGHT)
             if pd.Timestamp(i.where[time]) not in known
         ]
-    return sorted(found, key=lambda i: -i.score)[:top]
+    return found

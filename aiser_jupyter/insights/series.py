@@ -139,6 +139,21 @@ def robust_scale(values: np.ndarray) -> float:
     return MAD_TO_SIGMA * float(np.median(np.abs(values - np.median(values))))
 
 
+def years(index: pd.DatetimeIndex, start: pd.Timestamp) -> np.ndarray:
+    return (index - start).total_seconds().to_numpy() / (365.25 * 86_400)
+
+
+def least_squares(
+    x: np.ndarray, z: np.ndarray, weight: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Weighted least squares through the k x k normal equations, with einsum rather than
+    BLAS: a tall QR or gemm starts BLAS threads that, on a busy machine, cost 100 times the
+    arithmetic. The coefficients and (XᵀWX)⁺."""
+    values = np.where(weight > 0, z, 0.0)
+    inverse = np.linalg.pinv(np.einsum("ni,n,nj->ij", x, weight, x))
+    return inverse.dot(np.einsum("ni,n,n->i", x, weight, values)), inverse
+
+
 def sided_scores(values: np.ndarray, inlier: np.ndarray | None = None) -> np.ndarray:
     """Robust z-scores with a separate scale for each side of the median, so a skewed noise
     (a log of few orders has a long low tail) does not make its long side look unusual: the
@@ -180,7 +195,7 @@ class Decomposition:
         self.z = np.log(np.where(finite & (self.y > 0), self.y, np.nan)) if self.log else self.y
         self.observed = np.isfinite(self.z)
         self.threshold = threshold or anomaly_threshold(int(self.observed.sum()))
-        self.years = (self.index - self.index[0]).days.to_numpy() / 365.25
+        self.years = years(self.index, self.index[0])
         self.seasons = [s for s in SEASONS.get(grain or "", ()) if self._covered(s)]
         self.window = LOCAL_WINDOW.get(grain or "", 5)
         self._fit()
@@ -188,13 +203,13 @@ class Decomposition:
     def _covered(self, season: Season) -> bool:
         """A season is fitted only when each of its keys repeats in `min_cycles` cycles."""
         ix = self.index[self.observed]
-        keys = pd.Series(season.cycle(ix)).groupby(season.key(ix)).nunique()
-        return len(keys) >= 2 and int(keys.min()) >= season.min_cycles
+        pairs = np.unique(np.column_stack([season.key(ix), season.cycle(ix)]), axis=0)
+        _, cycles = np.unique(pairs[:, 0], return_counts=True)
+        return len(cycles) >= 2 and int(cycles.min()) >= season.min_cycles
 
     def design(self, index: pd.DatetimeIndex) -> np.ndarray:
         """Intercept, time in years, and one dummy per non-first key of each season."""
-        years = (index - self.index[0]).days.to_numpy() / 365.25
-        columns = [np.ones(len(index)), years]
+        columns = [np.ones(len(index)), years(index, self.index[0])]
         for season in self.seasons:
             keys = season.key(index)
             columns += [(keys == level).astype(float) for level in self.levels(season)[1:]]
@@ -209,13 +224,9 @@ class Decomposition:
         self.x = self.design(self.index)
         weight = self.observed.astype(float)
         for _ in range(2):
-            rows = weight > 0
-            root = np.sqrt(weight[rows])[:, None]
-            self.coef, *_ = np.linalg.lstsq(self.x[rows] * root, self.z[rows] * root[:, 0])
-            basis, _ = np.linalg.qr(self.x[rows] * root)
-            leverage = np.zeros(len(self.z))
-            leverage[rows] = (basis**2).sum(axis=1)
-            self.fitted = self.x @ self.coef
+            self.coef, inverse = least_squares(self.x, self.z, weight)
+            leverage = weight * np.einsum("ni,ij,nj->n", self.x, inverse, self.x)
+            self.fitted = np.einsum("ni,i->n", self.x, self.coef)
             error = self.z - self.fitted
             local = pd.Series(np.where(weight == 1, error, np.nan))
             local = local.rolling(self.window, center=True, min_periods=1).median()
@@ -276,10 +287,10 @@ class Decomposition:
     @cached_property
     def covariance(self) -> np.ndarray:
         """OLS covariance of the coefficients, widened for autocorrelation."""
-        rows = self.inlier
-        n, k = int(rows.sum()), self.x.shape[1]
+        n, k = int(self.inlier.sum()), self.x.shape[1]
+        _, inverse = least_squares(self.x, self.z, self.inlier.astype(float))
         sigma2 = float(self.error @ self.error) / max(n - k, 1)
-        return np.linalg.pinv(self.x[rows].T @ self.x[rows]) * sigma2 * self.inflation**2
+        return inverse * sigma2 * self.inflation**2
 
     def value(self, z: np.ndarray | float) -> np.ndarray:
         """Back from the model's scale to the measure's."""
@@ -355,8 +366,8 @@ def seasonality(dec: Decomposition) -> list[SeasonFit]:
         strength = max(0.0, 1 - np.var(remainder) / total) if total else 0.0
         others = np.ones(k, dtype=bool)
         others[dec.columns(season)] = False
-        coef, *_ = np.linalg.lstsq(dec.x[rows][:, others], dec.z[rows], rcond=None)
-        reduced = dec.z[rows] - dec.x[rows][:, others] @ coef
+        coef, _ = least_squares(dec.x[rows][:, others], dec.z[rows], np.ones(n))
+        reduced = dec.z[rows] - np.einsum("ni,i->n", dec.x[rows][:, others], coef)
         q = len(effects) - 1
         stat = ((float(reduced @ reduced) - full) / q) / (full / max(n - k, 1))
         p_value = float(fisher.sf(stat, q, max(n - k, 1)))
@@ -397,7 +408,7 @@ def forecast(dec: Decomposition, horizon: int | None = None, level: float = 0.95
     level_now = float(np.median(tail))
     noise = dec.scale**2 * (1 + np.pi / 2 / len(tail))
     spread = np.sqrt(np.einsum("ij,jk,ik->i", x, dec.covariance, x) + noise)
-    center = x @ dec.coef + level_now
+    center = np.einsum("ni,i->n", x, dec.coef) + level_now
     q = float(student.ppf(0.5 + level / 2, dec.dof))
     return pd.DataFrame(
         {

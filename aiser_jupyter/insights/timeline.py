@@ -95,7 +95,8 @@ def anomaly_insights(dec: ts.Decomposition, subject: Subject, weight: float = 1.
             "severity": float(abs(row.z)),
             "z": float(row.z),
         }
-        score = weight * abs(row.z) / (2 * dec.threshold)
+        # 0.3 at the threshold, 1 at 2.4 times it.
+        score = weight * (0.3 + 0.5 * (abs(row.z) / dec.threshold - 1))
         out.append(
             subject.insight("anomaly", text, score, where={subject.time: row.date}, numbers=numbers)
         )

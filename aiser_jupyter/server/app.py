@@ -58,6 +58,7 @@ def create_app(
     cache_size: int = 1024,
     cache_ttl: float = 60.0,
     continue_wait: float = 5.0,
+    cors_origins: Sequence[str] = ("*",),
 ) -> FastAPI:
     """A FastAPI app speaking Cube's REST API.
 
@@ -67,6 +68,8 @@ def create_app(
     that makes a ready Session. `secret` signs the clients' HS256 JWTs; None: no
     authentication. Answers are cached `cache_ttl` seconds (0: never); a query still running
     after `continue_wait` seconds answers ``{"error": "Continue wait"}`` and runs on.
+    Pages from `cors_origins` (exported dashboards: any, as Cube allows by default) may call
+    it from a browser; tokens travel in headers, never in cookies.
     """
     from fastapi import FastAPI
 
@@ -105,6 +108,15 @@ def create_app(
     app = FastAPI(title="aiser-jupyter semantic API", lifespan=lifespan, docs_url=None)
     app.state.aiser = server
     _routes(app, server)
+    if cors_origins:
+        from fastapi.middleware.cors import CORSMiddleware
+
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(cors_origins),
+            allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "Content-Type", "x-request-id"],
+        )
     app.add_middleware(MetricsMiddleware, metrics=server.metrics)
     return app
 

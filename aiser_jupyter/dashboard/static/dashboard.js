@@ -153,15 +153,18 @@
   }
 
   root.querySelectorAll("[data-filter]").forEach((control) => {
-    control.addEventListener("change", () => {
-      const index = Number(control.dataset.filter);
-      if (control.tagName === "SELECT") {
-        choose(index, [...control.selectedOptions].map((o) => o.value));
-      } else {
-        state[index][control.dataset.edge] = control.value;
-        redraw();
-      }
-    });
+    const index = Number(control.dataset.filter);
+    if (control.tagName === "SELECT") {
+      control.addEventListener("change", () =>
+        choose(index, [...control.selectedOptions].map((o) => o.value)));
+      return;
+    }
+    const pick = () => {
+      state[index][control.dataset.edge] = control.value;
+      redraw();
+    };
+    control.addEventListener("input", pick);
+    control.addEventListener("change", pick);
   });
 
   data.items.forEach((item, index) => {
