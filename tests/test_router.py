@@ -337,3 +337,31 @@ def test_frames_registered_in_duckdb_join_postgres(fed):
         {"region": ["West", "East"], "target": [10.0, 20.0], "n": [counts["West"], counts["East"]]}
     )
     frames_equal(result.df, expected)
+
+
+def test_too_big_for_duckdb_goes_to_a_real_spark_and_gives_duckdbs_answer(
+    session, tmp_path, monkeypatch
+):
+    """A local Spark session as the bigger engine: it reads the Parquet file itself."""
+    pytest.importorskip("pyspark")
+    from aiser_jupyter.engines.spark import SparkEngine
+
+    monkeypatch.setitem(
+        _KINDS, "duckdb", EngineKind("duckdb", federates=True, reads_files=True, max_bytes=1000)
+    )
+    path = tmp_path / "orders.parquet"
+    pq.write_table(RETAIL["orders"], path)
+    session.connect(str(path), name="orders")
+    config = {"spark.sql.shuffle.partitions": "2", "spark.sql.session.timeZone": "UTC"}
+    spark = SparkEngine("local[2]", config=config, progress=False)
+    session.connections["spark"] = Connection("spark", spark, "local[2]")
+    sql = (
+        "SELECT status, count(*) AS n, round(sum(revenue), 2) AS revenue FROM orders "
+        "WHERE order_date >= DATE '2024-06-01' GROUP BY ALL"
+    )
+    result = session.run_routed(sql)
+    assert result.plan.decision == "scale out" and result.plan.connection == "spark"
+    assert result.plan.dialect == "spark"
+    on_duckdb = session.run_routed(sql, engine="duckdb")
+    assert on_duckdb.plan.connection == "duckdb"
+    frames_equal(result.df, on_duckdb.df)
