@@ -137,6 +137,41 @@ def test_compare_date_range_needs_multi_and_answers_one_result_per_range(client,
     assert counts == [("2024-01-01 - 2024-01-31", jan24), ("2023-01-01 - 2023-01-31", jan23)]
 
 
+def test_data_blending_answers_each_query_with_a_shared_time_axis(client, retail):
+    customers = {
+        "measures": ["customers.count"],
+        "timeDimensions": [
+            {
+                "dimension": "customers.signup_date",
+                "granularity": "month",
+                "dateRange": ["2024-01-01", "2024-03-31"],
+            }
+        ],
+    }
+    body = client.post(
+        LOAD, json={"query": [MONTHS, customers], "queryType": "multi"}, headers=auth()
+    ).json()
+    assert body["queryType"] == "blendingQuery"
+    assert body["pivotQuery"]["timeDimensions"] == [{"dimension": "time", "granularity": "month"}]
+    orders, signups = body["results"]
+    assert [(r["time.month"], r["orders.count"]) for r in orders["data"]] == hand(
+        retail, MONTHS_SQL
+    )
+    assert [(r["time.month"], r["customers.count"]) for r in signups["data"]] == hand(
+        retail,
+        """SELECT strftime(date_trunc('month', signup_date), '%Y-%m-%dT%H:%M:%S.000'), count(*)
+        FROM customers WHERE signup_date BETWEEN DATE '2024-01-01' AND DATE '2024-03-31'
+        GROUP BY 1 ORDER BY 1""",
+    )
+    mixed = client.post(
+        LOAD, json={"query": [MONTHS, BY_REGION], "queryType": "multi"}, headers=auth()
+    )
+    assert (mixed.status_code, mixed.json()["error"]) == (
+        400,
+        "Data blending queries need one and the same time granularity",
+    )
+
+
 @pytest.mark.parametrize(
     ("headers", "status", "message"),
     [

@@ -70,10 +70,8 @@ def split(query: dict[str, Any] | list[Any]) -> tuple[str, list[Part]]:
     if isinstance(query, list):
         if not query or not all(isinstance(q, dict) for q in query):
             raise ApiError("A data blending query is a non-empty list of query objects")
-        granularities = {(q.get("timeDimensions") or [{}])[0].get("granularity") for q in query} - {
-            None
-        }
-        if len(granularities) != 1:
+        granularities = {(q.get("timeDimensions") or [{}])[0].get("granularity") for q in query}
+        if len(granularities) != 1 or None in granularities:
             raise ApiError("Data blending queries need one and the same time granularity")
         blend = granularities.pop()
         return BLENDING, [Part(q, blend=blend) for q in query]
