@@ -73,7 +73,7 @@ YEARLY_QUARTERS = Season(
 DAILY = Season(
     "daily",
     lambda ix: np.asarray(ix.hour),
-    lambda ix: np.asarray(ix.normalize().asi8),
+    lambda ix: np.asarray((ix - pd.Timestamp("1970-01-01")).days),
     lambda k: f"{k:02d}:00",
     3,
 )
@@ -140,7 +140,7 @@ def robust_scale(values: np.ndarray) -> float:
 
 
 def years(index: pd.DatetimeIndex, start: pd.Timestamp) -> np.ndarray:
-    return (index - start).total_seconds().to_numpy() / (365.25 * 86_400)
+    return np.asarray((index - start) / pd.Timedelta(days=365.25), dtype=float)
 
 
 def least_squares(
@@ -149,9 +149,14 @@ def least_squares(
     """Weighted least squares through the k x k normal equations, with einsum rather than
     BLAS: a tall QR or gemm starts BLAS threads that, on a busy machine, cost 100 times the
     arithmetic. The coefficients and (XᵀWX)⁺."""
-    values = np.where(weight > 0, z, 0.0)
-    inverse = np.linalg.pinv(np.einsum("ni,n,nj->ij", x, weight, x))
-    return inverse.dot(np.einsum("ni,n,n->i", x, weight, values)), inverse
+    weighted = x * weight[:, None]
+    inverse = np.linalg.pinv(np.einsum("ni,nj->ij", weighted, x))
+    return inverse.dot(np.einsum("ni,n->i", weighted, np.where(weight > 0, z, 0.0))), inverse
+
+
+def leverage(x: np.ndarray, inverse: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """Each point's hat value, w x (XᵀWX)⁺ xᵀ (einsum, for the same reason)."""
+    return weight * (np.einsum("ni,ij->nj", x, inverse) * x).sum(axis=1)
 
 
 def sided_scores(values: np.ndarray, inlier: np.ndarray | None = None) -> np.ndarray:
@@ -203,8 +208,9 @@ class Decomposition:
     def _covered(self, season: Season) -> bool:
         """A season is fitted only when each of its keys repeats in `min_cycles` cycles."""
         ix = self.index[self.observed]
-        pairs = np.unique(np.column_stack([season.key(ix), season.cycle(ix)]), axis=0)
-        _, cycles = np.unique(pairs[:, 0], return_counts=True)
+        keys, cycle = season.key(ix).astype(np.int64), season.cycle(ix).astype(np.int64)
+        pairs = np.unique((cycle - cycle.min()) * 100 + keys)  # keys are < 100
+        _, cycles = np.unique(pairs % 100, return_counts=True)
         return len(cycles) >= 2 and int(cycles.min()) >= season.min_cycles
 
     def design(self, index: pd.DatetimeIndex) -> np.ndarray:
@@ -225,7 +231,7 @@ class Decomposition:
         weight = self.observed.astype(float)
         for _ in range(2):
             self.coef, inverse = least_squares(self.x, self.z, weight)
-            leverage = weight * np.einsum("ni,ij,nj->n", self.x, inverse, self.x)
+            hat = leverage(self.x, inverse, weight)
             self.fitted = np.einsum("ni,i->n", self.x, self.coef)
             error = self.z - self.fitted
             local = pd.Series(np.where(weight == 1, error, np.nan))
@@ -237,7 +243,7 @@ class Decomposition:
             expected = self.value(self.fitted + self.local)
             gap = np.sqrt(self.y) - np.sqrt(expected) if self.log else self.remainder
             # Residuals of points the fit leans on are shrunk by sqrt(1 - leverage): undone.
-            self.residual = gap / np.sqrt(1 - np.minimum(leverage, 0.9))
+            self.residual = gap / np.sqrt(1 - np.minimum(hat, 0.9))
             self.score = sided_scores(self.residual) / self.shrink
             far = np.abs(np.nan_to_num(self.score))
             weight = np.where(
@@ -380,6 +386,8 @@ def seasonality(dec: Decomposition) -> list[SeasonFit]:
 def anomalies(dec: Decomposition) -> pd.DataFrame:
     """Points whose robust z beyond the threshold: date, value, expected, z, change."""
     flagged = dec.observed & (np.abs(np.nan_to_num(dec.score)) >= dec.threshold) & dec.testable
+    if not flagged.any():
+        return pd.DataFrame(columns=["date", "value", "expected", "z", "change"])
     expected = dec.value(dec.fitted + dec.local)
     frame = pd.DataFrame(
         {
