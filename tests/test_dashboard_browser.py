@@ -129,6 +129,7 @@ def test_clicking_a_bar_in_voila_cross_filters_the_others(voila_page, sample):
     )
     assert kpis(page)[0] == money(revenue)
     assert "orders.status = completed" in page.locator(".aiser-chip").inner_text()
+    page.wait_for_timeout(1200)  # the redrawn charts settle
     page.screenshot(path=str(ARTIFACTS / "voila-dashboard-filtered.png"), full_page=True)
 
 

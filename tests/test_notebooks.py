@@ -207,3 +207,49 @@ def test_semantic_fan_out(executed: Callable[[str], Any], duck: duckdb.DuckDBPyC
 def test_semantic_rollup_served(executed: Callable[[str], Any]) -> None:
     out = printed(tagged(executed("semantic_layer.ipynb"), "check-rollup"))
     assert "served by: orders.daily_by_region" in out
+
+
+def test_dashboard_numbers(executed: Callable[[str], Any], duck: duckdb.DuckDBPyConnection) -> None:
+    """With no widget front end (nbclient), the dashboard shows as static HTML: its KPI cards
+    and its text card hold the totals of the sample data."""
+    (page,) = [
+        o.data["text/html"]
+        for o in tagged(executed("dashboard.ipynb"), "check-dashboard").outputs
+        if o.output_type == "execute_result"
+    ]
+    ((revenue, orders, units),) = duck.sql(
+        "SELECT sum(revenue), count(*), sum(quantity) FROM orders"
+    ).fetchall()
+    assert re.findall(r'aiser-kpi-value">([^<]*)<', page) == [
+        f"${revenue:,.2f}",
+        f"{orders:,}",
+        f"{units:,}",
+    ]
+    ((region, share),) = duck.sql(
+        "SELECT c.region, sum(o.revenue) / (SELECT sum(revenue) FROM orders) * 100 "
+        "FROM orders o JOIN customers c USING (customer_id) GROUP BY 1 ORDER BY 2 DESC LIMIT 1"
+    ).fetchall()
+    assert f"<strong>{region}</strong> brings the most revenue: {share:.0f}%" in page
+    assert page.count("aiserCharts.render") == 6
+    assert "updated " in page
+
+
+def test_ask_offline(executed: Callable[[str], Any], duck: duckdb.DuckDBPyConnection) -> None:
+    nb = executed("ask.ipynb")
+    rows = table_rows(tagged(nb, "check-ask-rows"))
+    expected = duck.sql(
+        "SELECT c.region, sum(o.revenue) FROM orders o JOIN customers c USING (customer_id) "
+        "WHERE year(o.order_date) = 2024 GROUP BY 1 ORDER BY 2 DESC"
+    ).fetchall()
+    assert [(r[0], float(r[1])) for r in rows] == [(e[0], pytest.approx(e[1])) for e in expected]
+    (answer,) = [
+        o.data["text/plain"]
+        for o in tagged(nb, "check-ask-region").outputs
+        if o.output_type == "execute_result"
+    ]
+    assert "offline" in answer and f"{expected[0][0]} leads" in answer
+    assert printed(tagged(nb, "check-ask-followup")).strip().endswith("12 months")
+    statuses = dict(duck.sql("SELECT status, count(*) FROM orders GROUP BY 1").fetchall())
+    status_rows = table_rows(tagged(nb, "check-ask-status"))
+    assert {r[0]: int(r[1]) for r in status_rows} == statuses
+    assert "COUNT(" in printed(tagged(nb, "check-ask-status"))
