@@ -58,11 +58,13 @@ def sales_rows():
 
 
 @pytest.fixture(scope="module")
-def sales_parquet(tmp_path_factory, sales_rows):
+def sales_parquet(tmp_path_factory, sales_rows, spark):
+    """The sales as a Parquet file, read by Spark as the view `sales`."""
     table = pa.Table.from_pylist(sales_rows)
     table = table.set_column(3, "day", table.column("day").cast(pa.date32()))
     path = tmp_path_factory.mktemp("spark") / "sales.parquet"
     pq.write_table(table, path)
+    spark.read("sales", str(path))
     return path
 
 
@@ -75,7 +77,6 @@ def sorted_rows(table: pa.Table) -> list[tuple]:
 
 
 def test_parquet_group_by_matches_a_hand_computation(spark, sales_parquet, sales_rows):
-    spark.read("sales", str(sales_parquet))
     table = spark.execute(
         "SELECT region, count(*) AS n, sum(amount) AS total FROM sales GROUP BY region"
     )
@@ -105,7 +106,6 @@ CORPUS = [
 
 @pytest.mark.parametrize("query", CORPUS)
 def test_the_same_query_on_duckdb_and_spark_gives_the_same_rows(spark, sales_parquet, query):
-    spark.read("sales", str(sales_parquet))
     con = duckdb.connect()
     con.execute(f"CREATE VIEW sales AS SELECT * FROM read_parquet('{sales_parquet}')")
     on_duckdb = con.sql(query).to_arrow_table()
