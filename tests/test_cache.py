@@ -120,6 +120,9 @@ def test_cache_can_be_bypassed_and_cleared(session, sales):
 
 def test_database_entries_expire_after_the_ttl_and_writes_make_them_stale(session, pg_url):
     session.connect(pg_url, name="pg")
+    session.run_routed("SELECT count(*) FROM sales")
+    assert not session.run_routed("SELECT count(*) FROM sales").plan.cached  # no TTL: none
+    session.settings.cache_ttl = 60
     session.run_routed("CREATE TABLE IF NOT EXISTS cache_probe (v int)")
     session.run_routed("DELETE FROM cache_probe")
     count = "SELECT count(*) AS n FROM cache_probe"

@@ -317,11 +317,14 @@ def test_dialect_option_reads_another_dialect(fed):
     assert result.df["category"].tolist() == ["Apparel"] * 3
 
 
-def test_routing_an_unreadable_query_says_why(fed):
-    with pytest.raises(RoutingError, match="Could not read the query as duckdb SQL"):
-        fed.route("SELECT FROM WHERE (")
+def test_sql_sqlglot_cannot_read_reaches_the_database_which_says_why(fed):
+    plan = fed.route("SELECT * FROM orders WHERE (")
+    assert plan.decision == "as written" and "sqlglot could not read it" in plan.reasons[0]
+    with pytest.raises(QueryError, match="syntax error"):
+        fed.run_routed("SELECT * FROM orders WHERE (")
+    assert fed.route("SELECT 1; SELECT 2").sql == "SELECT 1; SELECT 2"
     with pytest.raises(RoutingError, match="one statement at a time; this has 2"):
-        fed.route("SELECT 1; SELECT 2")
+        fed.route("SELECT 1; SELECT 2", dialect="tsql")
 
 
 def test_frames_registered_in_duckdb_join_postgres(fed):
@@ -365,3 +368,23 @@ def test_too_big_for_duckdb_goes_to_a_real_spark_and_gives_duckdbs_answer(
     on_duckdb = session.run_routed(sql, engine="duckdb")
     assert on_duckdb.plan.connection == "duckdb"
     frames_equal(result.df, on_duckdb.df)
+
+
+def test_a_notebook_dataframe_duckdb_finds_by_name_runs_without_rereading_catalogs(
+    fed, monkeypatch
+):
+    from aiser_jupyter.engines import router as router_module
+
+    notebook_frame = pd.DataFrame({"x": [1, 2, 3]})  # noqa: F841 - DuckDB reads it by name
+    reads = []
+    real = router_module.Catalog.read
+    monkeypatch.setattr(
+        router_module.Catalog, "read", staticmethod(lambda c: reads.append(c.name) or real(c))
+    )
+    fed.router.forget()
+    sql = "SELECT sum(x) AS s FROM notebook_frame"
+    first = fed.run_routed(sql)
+    assert first.plan.decision == "as written" and first.df["s"].tolist() == [6]
+    assert sorted(reads) == ["duckdb", "duckdb", "pg", "pg"]  # read, then once again
+    fed.run_routed(sql)
+    assert len(reads) == 4  # the name is known to be nobody's for a while

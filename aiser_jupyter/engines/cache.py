@@ -298,6 +298,8 @@ def version(
             tags.append(f"{source.name}@{external[source.name].version}")
         elif kind.federates:
             return None, f"not cached: {source.label} is a DuckDB table, read fast where it is"
+        elif ttl <= 0:
+            return None, f"not cached: {source.label} is a database table and cache_ttl is 0"
         else:
             tags.append(f"{source.label}@{writes.get(source.connection, 0)}")
             expires = True

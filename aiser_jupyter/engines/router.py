@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 
 AS_WRITTEN, PUSHDOWN, FEDERATE, SCALE_OUT = "as written", "pushdown", "federate", "scale out"
 TIMINGS_KEPT = 20
+MISSING_SECONDS = 30.0
 
 
 @dataclass
@@ -117,21 +118,31 @@ class Router:
     def __init__(self) -> None:
         self.timings = Timings()
         self._catalogs: dict[str, tuple[Connection, Catalog]] = {}
+        self._missing: dict[str, float] = {}
+        """Names no catalog had at the last reading, and when: a DataFrame in the notebook
+        that DuckDB finds by name is read as a table every time, and must not make every
+        query read every catalog again."""
 
     def forget(self, connection: str | None = None) -> None:
         """Read the catalog of `connection` (every one when None) again on next use."""
+        self._missing.clear()
         if connection is None:
             self._catalogs.clear()
         else:
             self._catalogs.pop(connection, None)
 
     def catalogs(self, connections: dict[str, Connection]) -> dict[str, Catalog]:
+        """Each connection's catalog; one that cannot be read (a server down) is empty until
+        the catalogs are read again, so it never stops queries elsewhere."""
         known = {}
         for name, connection in connections.items():
             held = self._catalogs.get(name)
             if held is None or held[0] is not connection:
-                held = (connection, Catalog.read(connection))
-                self._catalogs[name] = held
+                try:
+                    catalog = Catalog.read(connection)
+                except Exception:  # its own queries will say what is wrong
+                    catalog = Catalog()
+                held = self._catalogs[name] = (connection, catalog)
             known[name] = held[1]
         return known
 
@@ -151,7 +162,10 @@ class Router:
         from sqlglot import exp
 
         written_in = dialect or addressed.engine.dialect
-        tree = parse(sql, written_in)
+        try:
+            tree = parse(sql, written_in)
+        except RoutingError as exc:
+            return self._unread(sql, written_in, addressed, engine, str(exc))
         plan = RoutePlan(
             AS_WRITTEN,
             addressed.name,
@@ -194,6 +208,31 @@ class Router:
             self._push(plan, tree, target, sql)
         return plan
 
+    def _unread(
+        self, sql: str, written_in: str, addressed: Connection, engine: str | None, why: str
+    ) -> RoutePlan:
+        """SQL sqlglot cannot read (a syntax error, several statements) goes to the addressed
+        database as written, which says what it makes of it; it cannot be transpiled."""
+        if written_in != addressed.engine.dialect:
+            raise RoutingError(f"{why} (needed to write it in {addressed.engine.dialect})")
+        plan = RoutePlan(
+            AS_WRITTEN,
+            addressed.name,
+            addressed.kind,
+            written_in,
+            sql,
+            [f"sqlglot could not read it, so it runs on {addressed.name} as written"],
+            [Step(addressed.name, addressed.kind, written_in, sql, "the whole query")],
+            [],
+            written_in,
+            shape(sql, written_in),
+            sql,
+            is_query=False,
+        )
+        if engine not in (None, addressed.name, addressed.kind):
+            raise RoutingError(f"Only {addressed.name} can run this: {why}")
+        return plan
+
     def _finish(
         self, plan: RoutePlan, tree: exp.Expression, addressed: Connection, engine: str | None
     ) -> RoutePlan:
@@ -210,14 +249,24 @@ class Router:
         connections: dict[str, Connection],
         host: Connection,
     ) -> dict[int, Source] | None:
-        """Each table's source; None when one is unknown even after reading catalogs again."""
+        """Each table's source; None when one is unknown even after reading the catalogs again
+        (which is done at most every MISSING_SECONDS for the same unknown name)."""
+        now = time.monotonic()
         for attempt in range(2):
             catalogs = self.catalogs(connections)
             found = {id(t): resolve(t, addressed, connections, catalogs, host.name) for t in tables}
-            if all(found.values()):
+            unknown = {t.name.lower() for t in tables if found[id(t)] is None}
+            if not unknown:
                 return found  # type: ignore[return-value]
-            if attempt == 0:
+            recent = all(
+                now - self._missing.get(n, -MISSING_SECONDS) < MISSING_SECONDS for n in unknown
+            )
+            if attempt == 0 and not recent:
                 self.forget()
+            else:
+                for name in unknown:
+                    self._missing.setdefault(name, now)
+                return None
         return None
 
     def _candidates(

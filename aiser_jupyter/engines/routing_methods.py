@@ -22,8 +22,10 @@ if TYPE_CHECKING:
     from aiser_jupyter.result import Result
     from aiser_jupyter.sources.connection import Connection
 
-CACHE_DEFAULTS = {"cache": "on", "cache_ttl": 300, "cache_memory_mb": 512, "cache_disk_mb": 4096}
-"""Settings the cache reads (``AISER_CACHE``…), with the values used until Settings has them."""
+CACHE_DEFAULTS = {"cache": "on", "cache_ttl": 0, "cache_memory_mb": 512, "cache_disk_mb": 4096}
+"""Settings the cache reads (``AISER_CACHE``…), with the values used until Settings has them.
+``cache_ttl`` is for database results, which cannot say whether they changed: 0 keeps none
+(a re-run cell shows today's rows); files, lakes and APIs are cached by their version."""
 
 
 @dataclass

@@ -109,10 +109,11 @@ def shape(sql: str, dialect: str) -> str:
     import sqlglot
 
     literal = {"STRING", "NUMBER", "NATIONAL_STRING", "RAW_STRING"}
-    words = [
-        "?" if token.token_type.name in literal else token.text.lower()
-        for token in sqlglot.tokenize(sql, read=dialect)
-    ]
+    try:
+        tokens = sqlglot.tokenize(sql, read=dialect)
+    except sqlglot.errors.SqlglotError:
+        return digest(sql)
+    words = ["?" if t.token_type.name in literal else t.text.lower() for t in tokens]
     return digest(" ".join(words))
 
 
