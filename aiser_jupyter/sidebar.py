@@ -270,19 +270,19 @@ _sidebar: Sidebar | None = None
 
 def register_sidebar(shell: Any) -> Sidebar | None:
     """Register the comm target in a kernel, and open a comm to any sidebar already watching
-    it (so the panel leaves its "load the extension" state). Without a kernel (plain
-    IPython), nothing happens and None is returned."""
+    it (so the panel leaves its "load the extension" state); once per kernel. Without a
+    kernel (plain IPython), nothing happens and None is returned."""
     global _sidebar
     kernel = getattr(shell, "kernel", None)
     if kernel is None or getattr(kernel, "comm_manager", None) is None:
         return None
-    if _sidebar is None or _sidebar.shell is not shell:
-        _sidebar = Sidebar(shell)
-    kernel.comm_manager.register_target(TARGET, _sidebar.attach)
-    if not _sidebar.comms:
-        from comm import create_comm
+    if _sidebar is not None and _sidebar.shell is shell:
+        return _sidebar  # registered already (a second %load_ext, %reload_ext)
+    from comm import create_comm
 
-        _sidebar.watch(create_comm(target_name=TARGET, data={"type": "hello"}))
+    _sidebar = Sidebar(shell)
+    kernel.comm_manager.register_target(TARGET, _sidebar.attach)
+    _sidebar.watch(create_comm(target_name=TARGET, data={"type": "hello"}))
     return _sidebar
 
 

@@ -7,6 +7,7 @@ kernel publishes on IOPub. The TypeScript side's model is tested by vitest (last
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -238,3 +239,65 @@ def test_typescript_model_tests_pass():
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert " passed" in done.stdout
+
+
+def test_the_wheel_installs_the_extension_enabled_and_ok(tmp_path):
+    """The wheel, built from the front ends already built here (no hooks: offline), installed
+    by pip into a fresh venv: JupyterLab there lists the extension as enabled and OK. The
+    venv borrows the dev venv's third-party packages (a .pth), not aiser_jupyter."""
+    import re
+    import sys
+    import sysconfig
+
+    from aiser_jupyter import __version__
+
+    if not (LABEXTENSION / "dist" / "aiser-jupyter" / "package.json").exists():
+        pytest.fail("labextension/dist is not built: run ./dev test (it builds it)")
+    env = {**os.environ, "HATCH_BUILD_NO_HOOKS": "true", "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
+    pip = [sys.executable, "-m", "pip", "-q"]
+    wheels = tmp_path / "wheels"
+    subprocess.run(
+        [*pip, "wheel", "--no-deps", "--no-build-isolation", str(ROOT), "-w", str(wheels)],
+        check=True,
+        env=env,
+        capture_output=True,
+    )
+    (wheel,) = wheels.glob("aiser_jupyter-*.whl")
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    python = venv / "bin" / "python"
+    subprocess.run(
+        [*pip, "--python", str(python), "install", "--no-deps", str(wheel)],
+        check=True,
+        env=env,
+        capture_output=True,
+    )
+    site = subprocess.run(
+        [python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    Path(site, "dev_dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    jupyter_env = {
+        k: v for k, v in os.environ.items() if not k.startswith("JUPYTER") and k != "PYTHONPATH"
+    }
+    jupyter_env |= {
+        "JUPYTER_DATA_DIR": str(tmp_path / "data"),
+        "JUPYTER_CONFIG_DIR": str(tmp_path / "config"),
+    }
+    listed = subprocess.run(
+        [python, "-m", "jupyterlab.labextensions", "list"],
+        cwd=tmp_path,
+        env=jupyter_env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    text = re.sub(r"\x1b\[[0-9;]*m", "", listed.stdout + listed.stderr)
+    assert listed.returncode == 0, text
+    assert f"aiser-jupyter v{__version__} enabled OK (python, aiser-jupyter)" in text, text
+    installed = venv / "share" / "jupyter" / "labextensions" / "aiser-jupyter"
+    assert str(installed.parent) in text
+    entry = json.loads((installed / "package.json").read_text())
+    assert (installed / entry["jupyterlab"]["_build"]["load"]).is_file()

@@ -173,10 +173,10 @@ export class SidebarModel {
         if (message.action === 'test' && message.name) {
           this.verdicts.set(message.name, { ok: message.ok, message: message.message });
         }
-        this.notice = message.ok && message.action === 'test' ? null : {
-          ok: message.ok,
-          message: message.message
-        };
+        // Failures, and removals (whose row disappears), are said once; the rest shows itself.
+        if (!message.ok || message.action === 'remove') {
+          this.notice = { ok: message.ok, message: message.message };
+        }
         break;
       default:
         return;

@@ -149,6 +149,10 @@ describe('SidebarModel', () => {
     expect(model.notice).toEqual({ ok: false, message: 'UnknownConnection: No connection named x' });
     model.apply({ type: 'reply', id: 3, action: 'test', ok: false, message: 'QueryError: gone', name: 'duckdb' });
     expect(model.verdicts.get('duckdb')).toEqual({ ok: false, message: 'QueryError: gone' });
+    model.apply({ type: 'reply', id: 4, action: 'remove', ok: true, message: 'removed duckdb', name: 'duckdb' });
+    expect(model.notice).toEqual({ ok: true, message: 'removed duckdb' });
+    model.apply({ type: 'reply', id: 5, action: 'refresh', ok: true, message: 'refreshed' });
+    expect(model.notice).toEqual({ ok: true, message: 'removed duckdb' }); // a refresh says nothing
   });
 
   it('losing the kernel forgets what it said', () => {
