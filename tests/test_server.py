@@ -298,6 +298,35 @@ def test_a_taken_port_is_a_clear_error(retail):
             second.start()
 
 
+def test_each_tenant_sees_only_its_rows_and_members_through_the_api():
+    from governance_model import NORTH, SOUTH, governed_session, rows
+
+    gov = governed_session()
+    by_status = {"measures": ["orders.count"], "dimensions": ["orders.status"]}
+    hand_sql = """SELECT o.status, count(*) FROM orders o JOIN customers c USING (customer_id)
+        WHERE c.region = '{}' GROUP BY 1"""
+    with TestClient(create_app(gov, secret=SECRET)) as client:
+        for user in (NORTH, SOUTH, NORTH):  # North again: its cached answer, not South's
+            headers = {"Authorization": token(**user)}
+            got = client.post(LOAD, json={"query": by_status}, headers=headers).json()
+            answer = sorted((r["orders.status"], r["orders.count"]) for r in got["data"])
+            assert answer == rows(gov, hand_sql.format(user["tenant"]))
+        north = {"Authorization": token(**NORTH)}
+        cubes = client.get("/cubejs-api/v1/meta", headers=north).json()["cubes"]
+        names = {m["name"] for c in cubes for m in c["dimensions"]}
+        assert "customers.region" in names and "customers.segment" not in names
+        hidden = {"measures": ["customers.count"], "dimensions": ["customers.segment"]}
+        refused = client.post(LOAD, json={"query": hidden}, headers=north)
+        assert refused.status_code == 403
+        assert "customers.segment is not visible" in refused.json()["error"]
+        emails = {"dimensions": ["customers.email"], "limit": 5}
+        shown = client.post(LOAD, json={"query": emails}, headers=north).json()["data"]
+        real = {e for (e,) in rows(gov, "SELECT email FROM customers")}
+        assert shown and not {r["customers.email"] for r in shown} & real
+        sql = client.post("/cubejs-api/v1/sql", json={"query": by_status}, headers=north).json()
+        assert "North" in sql["sql"]["sql"][0]
+
+
 def test_a_query_still_running_says_continue_wait_and_runs_once(retail):
     with TestClient(create_app(retail, secret=SECRET, continue_wait=0)) as client:
         params = {"query": json.dumps(BY_REGION)}

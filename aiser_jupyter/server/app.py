@@ -35,6 +35,7 @@ from aiser_jupyter.server.metrics import Metrics, MetricsMiddleware
 if TYPE_CHECKING:
     from fastapi import FastAPI, Request, Response
 
+    from aiser_jupyter.governance.context import SecurityContext
     from aiser_jupyter.result import Result
     from aiser_jupyter.semantic.model import SemanticModel
     from aiser_jupyter.sessions import Session
@@ -43,6 +44,9 @@ log = logging.getLogger("aiser_jupyter.server")
 
 HISTORY_KEPT = 1000
 """Entries a serving Session keeps in its history (a server runs for days)."""
+
+META_KEPT = 256
+"""Requesters whose ``/v1/meta`` is kept serialized."""
 
 NO_CACHE = frozenset({"no-cache", "must-revalidate"})
 """Cube's ``cache`` values that skip the cached answer."""
@@ -167,15 +171,21 @@ class Server:
             cache_ttl=cache_ttl,
             continue_wait=continue_wait,
         )
-        self._meta: tuple[SemanticModel, bytes] | None = None
+        from cachetools import LRUCache
 
-    def authenticate(self, request: Request) -> tuple[dict[str, Any], object]:
+        self._meta_model: SemanticModel | None = None
+        self._meta: LRUCache = LRUCache(META_KEPT)
+
+    def authenticate(self, request: Request) -> tuple[dict[str, Any], SecurityContext | None]:
+        """The request's verified claims and the context its queries run under: the token's
+        requester, or with no secret configured None (the Session's own, ``set_context``)."""
         headers = request.headers
         header = headers.get("x-cube-authorization") or headers.get("authorization")
         claims = self.verifier.claims(header)
-        return claims, context_from_claims(claims)
+        context = None if self.verifier.secret is None else context_from_claims(claims)
+        return claims, context
 
-    def answer(self, part: Part, context: object, session: Session) -> bytes:
+    def answer(self, part: Part, context: SecurityContext | None, session: Session) -> bytes:
         """One query's Cube result object, serialized (in a worker thread)."""
         started = time.perf_counter()
         result = run_query(session, part.query, context)
@@ -187,29 +197,51 @@ class Server:
             del session.history[:-HISTORY_KEPT]
         return dumps(result_object(result, part, engine))
 
-    def meta(self) -> bytes:
-        """The model in Cube's ``/v1/meta`` shape, serialized once per model."""
-        from aiser_jupyter.semantic.meta import meta
-
+    def meta(self, claims: dict[str, Any], context: SecurityContext | None) -> bytes:
+        """The model in Cube's ``/v1/meta`` shape as this requester may see it (members the
+        access policies hide are left out), serialized once per model and requester."""
         model = self.pool.sessions[0].model
         if model is None:
             raise ApiError("No semantic model is loaded", 404)
-        if self._meta is None or self._meta[0] is not model:
-            self._meta = (model, dumps(meta(model)))
-        return self._meta[1]
+        if self._meta_model is not model:
+            self._meta.clear()
+            self._meta_model = model
+        key = context_key(claims)
+        if key not in self._meta:
+            self._meta[key] = dumps(visible_meta(model, context))
+        return self._meta[key]
 
 
-def run_query(session: Session, query: dict[str, Any], context: object) -> Result:
-    """The one call that runs a request's query. Row-level policies and masking hook in here:
-    `context` (from `context_from_claims`) goes to ``Session.query`` once it takes one."""
-    return session.query(query)
+def visible_meta(model: SemanticModel, context: SecurityContext | None) -> dict[str, Any]:
+    """Cube's meta of `model`, less what `context` may not query (cubes left empty go)."""
+    from aiser_jupyter.governance.policies import visible
+    from aiser_jupyter.semantic.meta import meta
+
+    cubes = []
+    for cube in meta(model)["cubes"]:
+        kept = {
+            kind: [m for m in cube[kind] if visible(model, context, m["name"])]
+            for kind in ("measures", "dimensions", "segments")
+        }
+        if any(kept.values()):
+            cubes.append({**cube, **kept})
+    return {"cubes": cubes}
 
 
-def sql_object(session: Session, query: dict[str, Any]) -> dict[str, Any]:
-    """Cube's ``/v1/sql`` answer for one query: the SQL it runs (on the raw tables)."""
+def run_query(session: Session, query: dict[str, Any], context: SecurityContext | None) -> Result:
+    """The one call that runs a request's query, as its requester: the model's access
+    policies filter rows, hide members and mask personal data."""
+    return session.query(query, context=context)
+
+
+def sql_object(
+    session: Session, query: dict[str, Any], context: SecurityContext | None
+) -> dict[str, Any]:
+    """Cube's ``/v1/sql`` answer for one query: the SQL it runs (on the raw tables) for this
+    requester, policies applied."""
     from aiser_jupyter.semantic.query import Query
 
-    connection, text = session.compile_query(query)
+    connection, text = session.compile_query(query, context=context)
     order = {member: "desc" if desc else "asc" for member, desc in Query.parse(query).order}
     return {
         "sql": {
@@ -258,17 +290,17 @@ def _routes(app: FastAPI, server: Server) -> None:
         return Response(body, media_type=json_type)
 
     async def sql(request: Request) -> Response:
-        server.authenticate(request)
+        _, context = server.authenticate(request)
         params = await _params(request)
         query_type, parts = split(parse_query_param(params.get("query")))
-        objects = await server.pool.run(lambda s: [sql_object(s, p.query) for p in parts])
+        objects = await server.pool.run(lambda s: [sql_object(s, p.query, context) for p in parts])
         return Response(
             dumps(objects[0] if query_type == REGULAR else objects), media_type=json_type
         )
 
     async def meta(request: Request) -> Response:
-        server.authenticate(request)
-        return Response(server.meta(), media_type=json_type)
+        claims, context = server.authenticate(request)
+        return Response(server.meta(claims, context), media_type=json_type)
 
     async def metrics(request: Request) -> Response:
         body, content_type = server.metrics.exposition()
@@ -278,9 +310,16 @@ def _routes(app: FastAPI, server: Server) -> None:
         return JSONResponse({"health": "HEALTH"})
 
     async def refused(request: Request, exc: Exception) -> Response:
+        from aiser_jupyter.governance.context import AccessDenied
         from aiser_jupyter.security.secrets import redact
 
-        status = exc.status if isinstance(exc, ApiError) else 400
+        status = (
+            exc.status
+            if isinstance(exc, ApiError)
+            else 403
+            if isinstance(exc, AccessDenied)
+            else 400
+        )
         return JSONResponse({"error": redact(str(exc)), "type": type(exc).__name__}, status)
 
     async def failed(request: Request, exc: Exception) -> Response:

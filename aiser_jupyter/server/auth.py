@@ -1,7 +1,7 @@
 """Cube's authentication: an HS256 JWT in ``Authorization`` whose claims are the security context.
 
 `context_from_claims` is the one place a request's claims become the security context that
-queries run under; row-level policies and masking plug in there.
+the model's access policies (row filters, member visibility, masking) apply to.
 """
 
 from __future__ import annotations
@@ -9,9 +9,12 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiser_jupyter.server.cube import ApiError
+
+if TYPE_CHECKING:
+    from aiser_jupyter.governance.context import SecurityContext
 
 TIME_CLAIMS = frozenset({"exp", "iat", "nbf", "jti"})
 """Claims that change with every token of one user, and never change what they may see."""
@@ -66,13 +69,12 @@ class Verifier:
         return claims
 
 
-def context_from_claims(claims: Mapping[str, Any]) -> object:
-    """The security context a request's queries run under (for now: the claims themselves).
+def context_from_claims(claims: Mapping[str, Any]) -> SecurityContext:
+    """The security context a request's queries run under: who the token says is asking
+    (``sub``/``user``, ``groups``/``roles``, ``tenant``; every claim readable by policies)."""
+    from aiser_jupyter.governance.context import SecurityContext
 
-    The governance layer replaces this body with its own context (user, groups, tenant,
-    attributes); the server passes whatever it returns to the Session with each query.
-    """
-    return dict(claims)
+    return SecurityContext.from_claims(claims)
 
 
 def context_key(claims: Mapping[str, Any]) -> str:

@@ -65,16 +65,20 @@ def parse_query_param(value: Any) -> dict[str, Any] | list[Any]:
 
 def split(query: dict[str, Any] | list[Any]) -> tuple[str, list[Part]]:
     """The query type and the regular queries that answer it, as Cube's gateway splits them."""
+    from aiser_jupyter.semantic.query import Query
     from aiser_jupyter.semantic.runner import compare_queries
 
     if isinstance(query, list):
         if not query or not all(isinstance(q, dict) for q in query):
             raise ApiError("A data blending query is a non-empty list of query objects")
+        for each in query:
+            Query.parse(each)
         granularities = {(q.get("timeDimensions") or [{}])[0].get("granularity") for q in query}
         if len(granularities) != 1 or None in granularities:
             raise ApiError("Data blending queries need one and the same time granularity")
         blend = granularities.pop()
         return BLENDING, [Part(q, blend=blend) for q in query]
+    Query.parse(query)  # the format first, so that a malformed query is told as such
     compared = compare_queries(query)
     if compared:
         return COMPARE, [Part(q, label=label) for label, q in compared]
