@@ -4,6 +4,7 @@ analyses fit them, and which findings matter most."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
@@ -17,6 +18,26 @@ from aiser_jupyter.insights.timeline import Subject, anomaly_insights, series_in
 MEMBER_WEIGHT = 0.8
 """One member's anomaly matters a little less than the same in the total."""
 SKIPPED = {"compareDateRange"}
+
+
+@dataclass
+class Scope:
+    """One measure of a frame, with its time column and dimensions, and how it adds up."""
+
+    frame: pd.DataFrame
+    cols: Columns
+    measure: str
+    time: str | None
+    grain: str | None
+    categories: list[str]
+    additive: bool
+    """Summed over the other columns (a sum or count), else averaged."""
+    zero: bool
+    """A step with no row is a zero (the model says it is a sum or a count), not unknown."""
+
+    @property
+    def fill(self) -> float | None:
+        return 0.0 if self.zero else None
 
 
 def analyze(
@@ -35,7 +56,9 @@ def analyze(
     """Insights on `frame`: for each measure, its series over time (trend, seasons, anomalies,
     forecast) when there is a time column, and per dimension in `by` (default: every one)
     concentration, outliers, contribution to the change between two periods (`compare`,
-    default the latest ones) and each member's anomalies. Ranked, the first `limit`."""
+    default the latest ones) and each member's anomalies. A measure is summed across rows
+    when `additive` (default: what the model says, or yes for a plain frame), else averaged.
+    Ranked, the first `limit`."""
     if frame.empty:
         raise InsightsError("No rows to draw insights from")
     frame = pd.DataFrame(frame)
@@ -53,9 +76,11 @@ def analyze(
         )
     found: list[Insight] = []
     for measure in chosen:
-        adds = additive if additive is not None else model is None or cols.additive(measure)
+        known = model is not None and cols.additive(measure)
+        adds = additive if additive is not None else known or model is None
+        scope = Scope(frame, cols, measure, time, grain, categories, adds, known)
         if time is not None:
-            found += _over_time(frame, cols, measure, categories, time, grain, adds, horizon)
+            found += _over_time(scope, horizon)
         for category in categories:
             part = Breakdown(frame, cols, measure, category, adds, time, grain, top)
             found += breakdown_insights(part, compare)
@@ -63,27 +88,20 @@ def analyze(
     return Insights(insights[:limit]) if limit is not None else insights
 
 
-def _over_time(
-    frame: pd.DataFrame,
-    cols: Columns,
-    measure: str,
-    categories: list[str],
-    time: str,
-    grain: str | None,
-    additive: bool,
-    horizon: int | None,
-) -> list[Insight]:
+def _over_time(scope: Scope, horizon: int | None) -> list[Insight]:
     """The total's series insights, its anomalies explained by the members of the first
     dimension, and those members' own anomalies."""
-    total = _series(frame, time, measure, additive)
-    found = series_insights(total, Subject(cols, measure, time, grain), horizon=horizon)
-    if not categories:
+    assert scope.time is not None
+    total = _series(scope)
+    subject = Subject(scope.cols, scope.measure, scope.time, scope.grain)
+    found = series_insights(total, subject, horizon=horizon)
+    if not scope.categories:
         return found
-    members = member_series(frame, measure, categories[0], time, grain, additive)
-    if additive:
-        explain(found, members, time)
-    known = {pd.Timestamp(i.where[time]) for i in found if i.kind == "anomaly"}
-    return found + member_anomalies(members, cols, measure, categories[0], time, grain, known)
+    members = member_series(scope)
+    if scope.additive:
+        explain(found, members, scope.time)
+    known = {pd.Timestamp(i.where[scope.time]) for i in found if i.kind == "anomaly"}
+    return found + member_anomalies(scope, members, known)
 
 
 def _pick(
@@ -100,22 +118,22 @@ def _pick(
     return names
 
 
-def _series(frame: pd.DataFrame, time: str, measure: str, additive: bool) -> pd.Series:
+def _series(scope: Scope) -> pd.Series:
     """The measure per time step (summed or averaged over the other columns), every step."""
-    grouped = frame.groupby(time)[measure]
-    values = (grouped.sum(min_count=1) if additive else grouped.mean()).sort_index()
+    grouped = scope.frame.groupby(scope.time)[scope.measure]
+    values = (grouped.sum(min_count=1) if scope.additive else grouped.mean()).sort_index()
     values.index = pd.DatetimeIndex(values.index)
-    grain = granularity(time) or ts.infer_grain(values.index)
-    return ts.regular(values, grain, 0.0 if additive else None)
+    return ts.regular(values, scope.grain, scope.fill)
 
 
-def member_series(
-    frame: pd.DataFrame, measure: str, category: str, time: str, grain: str | None, additive: bool
-) -> dict[Any, ts.Decomposition]:
+def member_series(scope: Scope) -> dict[Any, ts.Decomposition]:
     """Each member's own decomposition, with the anomaly threshold raised for the number of
     members tested, so that fifty series raise no more false alarms than one."""
-    wide = frame.pivot_table(
-        index=time, columns=category, values=measure, aggfunc="sum" if additive else "mean"
+    wide = scope.frame.pivot_table(
+        index=scope.time,
+        columns=scope.categories[0],
+        values=scope.measure,
+        aggfunc="sum" if scope.additive else "mean",
     ).sort_index()
     if wide.shape[1] < 2:
         return {}
@@ -123,9 +141,9 @@ def member_series(
     threshold = ts.anomaly_threshold(int(wide.notna().to_numpy().sum()))
     out = {}
     for member in wide.columns:
-        values = ts.regular(wide[member].dropna(), grain, 0.0 if additive else None)
+        values = ts.regular(wide[member].dropna(), scope.grain, scope.fill)
         if values.notna().sum() >= ts.MIN_POINTS:
-            out[member] = ts.Decomposition(values, grain, threshold)
+            out[member] = ts.Decomposition(values, scope.grain, threshold)
     return out
 
 
@@ -152,22 +170,18 @@ def explain(found: list[Insight], members: dict[Any, ts.Decomposition], time: st
 
 
 def member_anomalies(
-    members: dict[Any, ts.Decomposition],
-    cols: Columns,
-    measure: str,
-    category: str,
-    time: str,
-    grain: str | None,
-    known: set[pd.Timestamp],
+    scope: Scope, members: dict[Any, ts.Decomposition], known: set[pd.Timestamp]
 ) -> list[Insight]:
     """Unusual points of single members, on dates the total is not already unusual (those
     are explained in the total's insight)."""
+    assert scope.time is not None
     found = []
     for member, dec in members.items():
-        subject = Subject(cols, measure, time, grain, {category: member})
+        where = {scope.categories[0]: member}
+        subject = Subject(scope.cols, scope.measure, scope.time, scope.grain, where)
         found += [
             i
             for i in anomaly_insights(dec, subject, MEMBER_WEIGHT)
-            if pd.Timestamp(i.where[time]) not in known
+            if pd.Timestamp(i.where[scope.time]) not in known
         ]
     return found

@@ -90,7 +90,7 @@ def infer_grain(index: pd.DatetimeIndex) -> str | None:
     """The step of a time index (day, week, month …) from its typical gap; None if irregular."""
     if len(index) < 3:
         return None
-    gap = float(np.median(np.diff(index.asi8))) / 86_400e9
+    gap = float(np.median(np.diff(index.to_numpy()) / np.timedelta64(1, "s"))) / 86_400
     for grain, low, high in (
         ("minute", 0.9 / 1440, 1.1 / 1440),
         ("hour", 0.9 / 24, 1.1 / 24),
@@ -140,7 +140,8 @@ def robust_scale(values: np.ndarray) -> float:
 
 
 def years(index: pd.DatetimeIndex, start: pd.Timestamp) -> np.ndarray:
-    return np.asarray((index - start) / pd.Timedelta(days=365.25), dtype=float)
+    seconds = (index.to_numpy() - np.datetime64(start)) / np.timedelta64(1, "s")
+    return seconds / (365.25 * 86_400)
 
 
 def least_squares(
@@ -201,14 +202,19 @@ class Decomposition:
         self.observed = np.isfinite(self.z)
         self.threshold = threshold or anomaly_threshold(int(self.observed.sum()))
         self.years = years(self.index, self.index[0])
-        self.seasons = [s for s in SEASONS.get(grain or "", ()) if self._covered(s)]
-        self.window = LOCAL_WINDOW.get(grain or "", 5)
+        candidates = SEASONS.get(grain or "", ())
+        self.keys = {s.name: s.key(self.index).astype(np.int64) for s in candidates}
+        self.levels = {name: np.unique(keys[self.observed]) for name, keys in self.keys.items()}
+        self.seasons = [s for s in candidates if self._covered(s)]
+        self.x = self.design(self.index)
+        # A local level on top of a model with few spare points would chase the noise.
+        self.window = LOCAL_WINDOW.get(grain or "", 5) if self.testable else 0
         self._fit()
 
     def _covered(self, season: Season) -> bool:
         """A season is fitted only when each of its keys repeats in `min_cycles` cycles."""
-        ix = self.index[self.observed]
-        keys, cycle = season.key(ix).astype(np.int64), season.cycle(ix).astype(np.int64)
+        keys = self.keys[season.name][self.observed]
+        cycle = season.cycle(self.index[self.observed]).astype(np.int64)
         pairs = np.unique((cycle - cycle.min()) * 100 + keys)  # keys are < 100
         _, cycles = np.unique(pairs % 100, return_counts=True)
         return len(cycles) >= 2 and int(cycles.min()) >= season.min_cycles
@@ -217,26 +223,20 @@ class Decomposition:
         """Intercept, time in years, and one dummy per non-first key of each season."""
         columns = [np.ones(len(index)), years(index, self.index[0])]
         for season in self.seasons:
-            keys = season.key(index)
-            columns += [(keys == level).astype(float) for level in self.levels(season)[1:]]
+            keys = self.keys[season.name] if index is self.index else season.key(index)
+            columns += [(keys == level).astype(float) for level in self.levels[season.name][1:]]
         return np.column_stack(columns)
-
-    def levels(self, season: Season) -> np.ndarray:
-        return np.unique(season.key(self.index[self.observed]))
 
     def _fit(self) -> None:
         """Weighted least squares, twice: points far off in the first fit weigh (t/z)² in the
         second, so they barely pull the line while every season key stays identified."""
-        self.x = self.design(self.index)
         weight = self.observed.astype(float)
         for _ in range(2):
             self.coef, inverse = least_squares(self.x, self.z, weight)
             hat = leverage(self.x, inverse, weight)
             self.fitted = np.einsum("ni,i->n", self.x, self.coef)
             error = self.z - self.fitted
-            local = pd.Series(np.where(weight == 1, error, np.nan))
-            local = local.rolling(self.window, center=True, min_periods=1).median()
-            self.local = local.fillna(0).to_numpy()
+            self.local = self.local_level(np.where(weight == 1, error, np.nan))
             self.remainder = error - self.local
             # Scored on a square-root scale: a sum of few orders varies like its square root,
             # so a log would make every quiet day of a small member look like an outage.
@@ -254,14 +254,23 @@ class Decomposition:
         # which come in steps, runs some 10% short and would cry wolf).
         self.score = sided_scores(self.residual, weight == 1) / self.shrink
         self.inlier = self.observed & (np.abs(np.nan_to_num(self.score)) < self.threshold)
-        self.scale = robust_scale(self.remainder[self.inlier])
+        studentized = self.remainder / np.sqrt(1 - np.minimum(hat, 0.9))
+        self.scale = robust_scale(studentized[self.inlier]) * self.shrink
         """The noise around the expected values, on the model's (log) scale."""
+
+    def local_level(self, error: np.ndarray) -> np.ndarray:
+        """A centred rolling median of the model's errors (NaN: left out): where the series
+        runs above or below the line and seasons for a while."""
+        if not self.window:
+            return np.zeros(len(error))
+        rolling = pd.Series(error).rolling(self.window, center=True, min_periods=1)
+        return rolling.median().fillna(0).to_numpy()
 
     @property
     def shrink(self) -> float:
         """The local median shares noise with the points it is taken over: their residuals
         shrink by 1 - v, an outlier's (which does not move the median) grows by 1 + v."""
-        v = np.pi / (2 * self.window)
+        v = np.pi / (2 * self.window) if self.window else 0.0
         return float(np.sqrt((1 + v) / (1 - v)))
 
     @property
@@ -305,14 +314,14 @@ class Decomposition:
     def columns(self, season: Season) -> slice:
         """Where `season`'s dummies sit among the design's columns."""
         before = self.seasons[: self.seasons.index(season)]
-        start = 2 + sum(len(self.levels(s)) - 1 for s in before)
-        return slice(start, start + len(self.levels(season)) - 1)
+        start = 2 + sum(len(self.levels[s.name]) - 1 for s in before)
+        return slice(start, start + len(self.levels[season.name]) - 1)
 
     def season_effects(self, season: Season) -> pd.Series:
         """Each key's effect, centred on the average observation (log scale when `log`)."""
-        levels = self.levels(season)
+        levels = self.levels[season.name]
         effects = np.concatenate([[0.0], self.coef[self.columns(season)]])
-        keys = season.key(self.index[self.observed])
+        keys = self.keys[season.name][self.observed]
         weights = pd.Series(keys).value_counts().reindex(levels).to_numpy()
         return pd.Series(effects - np.average(effects, weights=weights), index=levels)
 
@@ -366,7 +375,7 @@ def seasonality(dec: Decomposition) -> list[SeasonFit]:
     out = []
     for season in dec.seasons:
         effects = dec.season_effects(season)
-        keys = season.key(dec.index[rows])
+        keys = dec.keys[season.name][rows]
         component = effects.reindex(keys).to_numpy()
         total = np.var(component + remainder)
         strength = max(0.0, 1 - np.var(remainder) / total) if total else 0.0

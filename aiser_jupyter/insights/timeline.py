@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from aiser_jupyter.agent.narrate import Columns, period
 from aiser_jupyter.insights import series as ts
 from aiser_jupyter.insights.insight import Insight, percent
@@ -57,7 +55,7 @@ class Subject:
         return self.cols.fmt(self.measure, value)
 
     def when(self, stamp: Any) -> str:
-        return period(stamp, self.grain)
+        return period(stamp, self.grain or "day")
 
     def insight(self, kind: str, text: str, score: float, **extra: Any) -> Insight:
         members = (self.time, *self.where)
@@ -83,10 +81,14 @@ def anomaly_insights(dec: ts.Decomposition, subject: Subject, weight: float = 1.
     out = []
     for row in ts.anomalies(dec).itertuples():
         direction = "above" if row.value > row.expected else "below"
+        gap = (
+            f"{abs(row.change) * 100:.0f}%"
+            if dec.log
+            else subject.fmt(abs(row.value - row.expected))
+        )
         text = (
             f"{subject.name} on {subject.when(row.date)} was {subject.fmt(row.value)}, "
-            f"{abs(row.change) * 100:.0f}% {direction} the expected {subject.fmt(row.expected)} "
-            f"(robust z {row.z:+.1f})."
+            f"{gap} {direction} the expected {subject.fmt(row.expected)} (robust z {row.z:+.1f})."
         )
         numbers = {
             "value": float(row.value),
@@ -105,7 +107,7 @@ def anomaly_insights(dec: ts.Decomposition, subject: Subject, weight: float = 1.
 
 def _trend(dec: ts.Decomposition, subject: Subject) -> list[Insight]:
     found = ts.trend(dec)
-    if found is None or not np.isfinite(found.change):
+    if found is None:
         return []
     numbers = {
         "change": found.change,
@@ -115,20 +117,29 @@ def _trend(dec: ts.Decomposition, subject: Subject) -> list[Insight]:
         "p_value": found.p_value,
     }
     span = f"{subject.when(dec.index[0])} to {subject.when(dec.index[-1])}"
+    # A share of a level near or below zero means nothing: say it in the measure's unit.
+    relative = min(found.start, found.end) > 0
+    difference = found.end - found.start
     if found.p_value >= SIGNIFICANT:
+        change = percent(found.change) if relative else signed(subject, difference)
         text = (
             f"{subject.name} shows no significant trend from {span} "
-            f"({percent(found.change)}, p = {found.p_value:.2f})."
+            f"({change}, p = {found.p_value:.2f})."
         )
         return [subject.insight("trend", text, 0.05, numbers=numbers)]
-    verb = "grew" if found.change > 0 else "fell"
+    verb = "grew" if difference > 0 else "fell"
+    size = f"{abs(found.change) * 100:.1f}%" if relative else f"by {subject.fmt(abs(difference))}"
     p_text = "p < 0.001" if found.p_value < 0.001 else f"p = {found.p_value:.3f}"
     text = (
-        f"{subject.name} {verb} {abs(found.change) * 100:.1f}% from {span}, trend line from "
+        f"{subject.name} {verb} {size} from {span}, trend line from "
         f"{subject.fmt(found.start)} to {subject.fmt(found.end)} {each(subject.grain)} ({p_text})."
     )
-    score = 0.2 + 0.7 * min(1.0, abs(found.change) / 0.5)
+    score = 0.2 + 0.7 * min(1.0, abs(found.change) / 0.5) if relative else 0.4
     return [subject.insight("trend", text, score, numbers=numbers)]
+
+
+def signed(subject: Subject, value: float) -> str:
+    return ("+" if value >= 0 else "-") + subject.fmt(abs(value))
 
 
 def _seasons(dec: ts.Decomposition, subject: Subject) -> list[Insight]:
