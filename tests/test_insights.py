@@ -274,3 +274,79 @@ def test_bad_input_is_a_clear_error_and_the_session_still_works(retail):
     with pytest.raises(InsightsError, match=r"compare must be \(\(start, end\), \(start, end\)\)"):
         insights(retail, {**DAILY_REVENUE, "dimensions": ["customers.region"]}, compare="2024")
     assert len(retail.query(DAILY_REVENUE)) == 731
+
+
+def test_hourly_monthly_irregular_and_signed_series():
+    rng = np.random.default_rng(1)
+    hours = pd.date_range("2024-01-01", periods=24 * 21, freq="h")
+    load = 50 + 30 * np.sin(2 * np.pi * hours.hour.to_numpy() / 24) + rng.normal(0, 3, len(hours))
+    load[100] += 60
+    found = analyze(pd.DataFrame({"ts": hours, "load": load}), horizon=5, limit=None)
+    (daily,) = [i for i in found.of_kind("seasonality") if i.numbers["season"] == "daily"]
+    assert daily.numbers["peak"] in {"05:00", "06:00", "07:00"}  # sin peaks at 06:00
+    assert anomaly_dates(found, "ts") == {hours[100]}
+    assert "on 2024-01-05 04:00 was" in found.of_kind("anomaly")[0].text
+    assert len(found.of_kind("forecast")[0].data) == 5
+
+    months = pd.date_range("2023-01-01", periods=24, freq="MS")
+    sales = 1000 * np.tile(MONTH, 2) * np.linspace(1, 1.3, 24) * np.exp(rng.normal(0, 0.03, 24))
+    found = analyze(pd.DataFrame({"month": months, "sales": sales}), limit=None)
+    assert found.of_kind("seasonality")[0].numbers["peak"] == "Dec"
+    assert not found.of_kind("anomaly")  # 24 points, 13 parameters: too few to call one
+    (forecast,) = found.of_kind("forecast")
+    assert list(forecast.data["date"]) == list(pd.date_range("2025-01-01", periods=6, freq="MS"))
+
+    stamps = pd.Timestamp("2024-01-01") + pd.to_timedelta(np.sort(rng.uniform(0, 300, 80)), "D")
+    found = analyze(pd.DataFrame({"at": stamps, "x": rng.normal(10, 1, 80)}), limit=None)
+    assert [i.kind for i in found] == ["trend"]  # irregular: no seasons, no forecast
+    first, last = (stamps[i].strftime("%Y-%m-%d") for i in (0, -1))
+    assert f"from {first} to {last} (" in found[0].text
+
+    days = pd.date_range("2024-01-01", periods=200, freq="D")
+    profit = rng.normal(0, 10, 200)
+    profit[50] = 80
+    found = analyze(pd.DataFrame({"d": days, "profit": profit}), limit=None)
+    (anomaly,) = found.of_kind("anomaly")
+    expected = anomaly.numbers["expected"]
+    assert f"was 80, {80 - expected:,.2f} above the expected" in anomaly.text
+
+
+def test_missing_days_of_a_plain_frame_are_unknown_not_zero():
+    rng = np.random.default_rng(4)
+    weekdays = pd.bdate_range("2024-01-01", periods=200)
+    found = analyze(pd.DataFrame({"d": weekdays, "x": rng.normal(100, 5, 200)}), limit=None)
+    assert not found.of_kind("anomaly")
+    assert not found.of_kind("seasonality")
+
+
+def test_a_measure_that_does_not_add_up_is_averaged(retail):
+    query = {
+        "measures": ["orders.average_order_value", "orders.revenue"],
+        "dimensions": ["products.category"],
+        "timeDimensions": [{"dimension": "orders.order_date", "granularity": "month"}],
+    }
+    found = insights(retail, query, limit=None)
+    aov = [i for i in found if i.measure == "orders.average_order_value"]
+    assert {i.kind for i in aov} >= {"trend", "movers"}
+    assert not {"contribution", "concentration"} & {i.kind for i in aov}
+    revenue = [i for i in found if i.measure == "orders.revenue"]
+    assert {"contribution", "concentration"} <= {i.kind for i in revenue}
+    hand = retail.sql(
+        """
+        SELECT p.category, SUM(o.revenue) / COUNT(*) AS aov
+        FROM orders o JOIN products p USING (product_id)
+        WHERE o.order_date >= '2024-12-01'
+        GROUP BY p.category
+        """
+    ).df.set_index("category")["aov"]
+    before = retail.sql(
+        """
+        SELECT p.category, SUM(o.revenue) / COUNT(*) AS aov
+        FROM orders o JOIN products p USING (product_id)
+        WHERE o.order_date >= '2024-11-01' AND o.order_date < '2024-12-01'
+        GROUP BY p.category
+        """
+    ).df.set_index("category")["aov"]
+    (movers,) = [i for i in aov if i.kind == "movers"]
+    for category, change in (hand / before - 1).items():
+        assert movers.numbers["pct_change"][category] == pytest.approx(change)
