@@ -71,6 +71,8 @@ def analyze(
     grain = None
     if time is not None:
         frame[time] = pd.to_datetime(frame[time])
+        if frame[time].dt.tz is not None:  # calendar keys read the local wall clock
+            frame[time] = frame[time].dt.tz_localize(None)
         grain = granularity(time) or ts.infer_grain(
             pd.DatetimeIndex(frame[time].dropna().unique()).sort_values()
         )

@@ -52,7 +52,6 @@ class Breakdown:
 
     def insight(self, kind: str, text: str, score: float, **extra: Any) -> Insight:
         members = (self.category,) if self.time is None else (self.category, self.time)
-        score = float(min(max(score, 0.0), 1.0))
         return Insight(kind, text, score, self.measure, members, **extra)
 
 
@@ -121,8 +120,9 @@ def outliers(part: Breakdown) -> list[Insight]:
 
 
 def comparison(part: Breakdown, compare: Any) -> tuple[tuple, tuple] | None:
-    """The two periods to compare: as given (``((start, end), (start, end))``), or the last
-    PERIOD_STEPS steps against as many before them."""
+    """The two periods to compare: as given (``((start, end), (start, end))``, inclusive: an
+    end without a time of day takes in that whole day), or the last PERIOD_STEPS steps
+    against as many before them."""
     times = pd.DatetimeIndex(part.frame[part.time].dropna().unique()).sort_values()
     if compare is not None:
         try:
@@ -133,7 +133,11 @@ def comparison(part: Breakdown, compare: Any) -> tuple[tuple, tuple] | None:
                 f"compare must be ((start, end), (start, end)), e.g. "
                 f"(('2024-01-01', '2024-06-30'), ('2024-07-01', '2024-12-31')): {exc}"
             ) from None
-        return (bounds[0], bounds[1]), (bounds[2], bounds[3])
+        ends = [
+            b + pd.Timedelta(days=1) - pd.Timedelta(1) if b == b.normalize() else b
+            for b in bounds[1::2]
+        ]
+        return (bounds[0], ends[0]), (bounds[2], ends[1])
     length = PERIOD_STEPS.get(part.grain or "", max(1, len(times) // 4))
     if len(times) < 2 * length:
         return None

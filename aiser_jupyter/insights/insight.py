@@ -53,7 +53,10 @@ class Insight:
     """Which values it is about, e.g. ``{"customers.region": "West"}`` or a date."""
     numbers: dict[str, Any] = field(default_factory=dict)
     data: pd.DataFrame | None = field(default=None, repr=False)
-    """The rows behind it (the anomalies, the forecast, each member's change), to chart."""
+    """The rows behind it (the forecast, each member's change), to chart."""
+
+    def __post_init__(self) -> None:
+        self.score = float(min(max(self.score, 0.0), 1.0))
 
     def __str__(self) -> str:
         return self.text

@@ -2,12 +2,14 @@
 
 A regression does the decomposition -- log(value) (or value, when it can be zero or
 negative) on a line in time plus one dummy per weekday/month/hour for each season the
-data covers twice or more -- refitted without the outliers of a first pass, and a
-centred rolling median of its residuals follows the local level (steps, curves) that a
-line cannot. Anomalies are the residuals that remain, scored with median/MAD, so a
-Saturday peak, a Black-Friday month or a year of growth are expected, not unusual.
-Everything is vectorised numpy/pandas, with scipy's distributions for p-values; this
-fits in milliseconds where statsmodels' STL/MSTL would add a heavy import.
+data covers in enough cycles -- fitted twice, the second time with the first fit's
+outliers weighed down; a centred rolling median of its errors then follows the local
+level (steps, curves) that a line cannot. Anomalies are what remains far off: scored
+on a square-root scale, found with median/MAD, measured against the spread of the rest
+on each side, beyond a Bonferroni threshold for the number of points. So a Saturday
+peak, a Black-Friday month or a year of growth are expected, not unusual. All of it is
+numpy/pandas with scipy's distributions for p-values: milliseconds a series, where
+statsmodels' STL/MSTL would add a heavy import and still need the scoring on top.
 """
 
 from __future__ import annotations
@@ -140,6 +142,7 @@ def robust_scale(values: np.ndarray) -> float:
 
 
 def years(index: pd.DatetimeIndex, start: pd.Timestamp) -> np.ndarray:
+    """Time since `start` in years: the trend's slope reads as growth a year."""
     seconds = (index.to_numpy() - np.datetime64(start)) / np.timedelta64(1, "s")
     return seconds / (365.25 * 86_400)
 

@@ -60,9 +60,7 @@ class Subject:
     def insight(self, kind: str, text: str, score: float, **extra: Any) -> Insight:
         members = (self.time, *self.where)
         where = {**self.where, **extra.pop("where", {})}
-        return Insight(
-            kind, text, float(min(max(score, 0.0), 1.0)), self.measure, members, where, **extra
-        )
+        return Insight(kind, text, score, self.measure, members, where, **extra)
 
 
 def series_insights(
