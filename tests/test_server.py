@@ -327,6 +327,20 @@ def test_each_tenant_sees_only_its_rows_and_members_through_the_api():
         assert "North" in sql["sql"]["sql"][0]
 
 
+def test_without_a_secret_queries_run_as_the_sessions_own_context():
+    from governance_model import NORTH, SOUTH, governed_session, rows
+
+    gov = governed_session()
+    count = {"measures": ["customers.count"]}
+    with TestClient(create_app(gov, secret=None)) as client:
+        for user in (NORTH, SOUTH):  # set_context in the notebook: no stale cached answer
+            gov.set_context(user)
+            got = client.post(LOAD, json={"query": count}).json()["data"]
+            tenant = user["tenant"]
+            hand_sql = f"SELECT count(*) FROM customers WHERE region = '{tenant}'"
+            assert [(r["customers.count"],) for r in got] == rows(gov, hand_sql)
+
+
 def test_a_query_still_running_says_continue_wait_and_runs_once(retail):
     with TestClient(create_app(retail, secret=SECRET, continue_wait=0)) as client:
         params = {"query": json.dumps(BY_REGION)}

@@ -84,7 +84,14 @@ def create_app(
         sessions = [source]
     else:
         factory = source if callable(source) else partial(open_session, source, connections, sample)
-        sessions = [factory() for _ in range(workers)]
+        sessions = []
+        try:
+            for _ in range(workers):
+                sessions.append(factory())
+        except BaseException:
+            for session in sessions:
+                session.close()
+            raise
     server = Server(
         SessionPool(sessions, owned=not shared),  # type: ignore[arg-type]
         secret,
@@ -119,7 +126,7 @@ def create_app(
             CORSMiddleware,
             allow_origins=list(cors_origins),
             allow_methods=["GET", "POST"],
-            allow_headers=["Authorization", "Content-Type", "x-request-id"],
+            allow_headers=["Authorization", "x-cube-authorization", "Content-Type", "x-request-id"],
         )
     app.add_middleware(MetricsMiddleware, metrics=server.metrics)
     return app
@@ -185,6 +192,14 @@ class Server:
         context = None if self.verifier.secret is None else context_from_claims(claims)
         return claims, context
 
+    def scope(self, claims: dict[str, Any]) -> str:
+        """Who a cached answer is for: the token's requester, or with no secret the Session's
+        own context (``set_context`` in the notebook changes it)."""
+        if self.verifier.secret is None:
+            own = getattr(self.pool.sessions[0], "security_context", None)
+            return context_key({"session": repr(own)})
+        return context_key(claims)
+
     def answer(self, part: Part, context: SecurityContext | None, session: Session) -> bytes:
         """One query's Cube result object, serialized (in a worker thread)."""
         started = time.perf_counter()
@@ -206,7 +221,7 @@ class Server:
         if self._meta_model is not model:
             self._meta.clear()
             self._meta_model = model
-        key = context_key(claims)
+        key = self.scope(claims)
         if key not in self._meta:
             self._meta[key] = dumps(visible_meta(model, context))
         return self._meta[key]
@@ -271,7 +286,7 @@ def _routes(app: FastAPI, server: Server) -> None:
                 f"'{query_type}' query type is not supported by the client. "
                 "Please update the client."
             )
-        scope = context_key(claims)
+        scope = server.scope(claims)
         use_cache = params.get("cache") not in NO_CACHE
         asks = [
             server.answers.get(
