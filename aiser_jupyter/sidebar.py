@@ -201,8 +201,7 @@ class Sidebar:
         update: dict[str, Any] = {"type": "update"}
         if "connections" in pending:
             update["connections"] = connections_payload(session)
-            stale = set(session.connections)
-            update["removed"] = True  # the schema list is complete: drop what is not in it
+            stale = set(session.connections)  # the panel drops the schema of removed ones
         if stale:
             update["schema"] = [
                 schema_payload(session, n) for n in sorted(stale) if n in session.connections

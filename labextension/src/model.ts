@@ -92,7 +92,6 @@ export type KernelMessage =
       type: 'update';
       connections?: IConnection[];
       schema?: ISchemaEntry[];
-      removed?: boolean;
       model?: ISemanticModel | null;
       history?: IHistoryEntry[];
     }
