@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import re
 import time
+from pathlib import Path
 
 import pytest
 
@@ -14,6 +15,7 @@ import aiser_jupyter.dashboard as d
 from aiser_jupyter.dashboard.board import Dashboard
 from aiser_jupyter.dashboard.spec import DashboardError, interval
 
+ROOT = Path(__file__).resolve().parent.parent
 REVENUE = ["orders.revenue"]
 BY_REGION = {"measures": REVENUE, "dimensions": ["customers.region"]}
 BY_CATEGORY = {"measures": REVENUE, "dimensions": ["products.category"]}
@@ -258,3 +260,66 @@ def test_export_keeps_measures_it_cannot_re_add_fixed(retail):
     )
     assert data["items"][0]["live"] is None
     assert "cannot be re-added" in data["items"][0]["note"]
+
+
+def test_in_a_kernel_refresh_runs_on_its_event_loop(tmp_path):
+    """In a real kernel the schedule is a timer on the kernel's event loop (so a refresh never
+    runs in the middle of a cell), and it fires while the kernel waits."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    from aiser_jupyter.demo import kernel_manager
+
+    model = str(ROOT / "examples" / "model" / "retail.yml")
+    cells = [
+        "import asyncio, aiser_jupyter as aiser, aiser_jupyter.dashboard as d\n"
+        f"aiser.load_sample(); aiser.model({model!r})\nruns = []\n"
+        "board = aiser.dashboard('x', [d.kpi('orders.revenue')], refresh='0.3s')\n"
+        "board.on_update(lambda changed: runs.append(type(board._timer).__name__))",
+        "await asyncio.sleep(1.5)\nboard.stop()\nprint(len(runs), sorted(set(runs)))",
+    ]
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
+    client = NotebookClient(
+        notebook, km=kernel_manager(), resources={"metadata": {"path": str(tmp_path)}}
+    )
+    client.execute()
+    count, kinds = notebook.cells[1].outputs[0]["text"].split(" ", 1)
+    assert int(count) >= 2
+    assert kinds.strip() == "['TimerHandle']"
+
+
+def test_the_session_mixin_makes_the_same_dashboard(retail):
+    from aiser_jupyter.dashboard.session_methods import DashboardMethods
+
+    board = DashboardMethods.dashboard(retail, "x", [d.kpi("orders.revenue")], refresh=None)
+    ((total,),) = hand(retail, "SELECT sum(revenue) FROM orders")
+    assert isinstance(board, Dashboard) and kpi_value(board.panels[0]) == money(total)
+
+
+def test_the_module_is_callable_as_aiser_dashboard(retail):
+    import aiser_jupyter as aiser
+
+    board = aiser.dashboard("x", [d.kpi("orders.count")])
+    ((count,),) = hand(retail, "SELECT count(*) FROM orders")
+    assert kpi_value(board.panels[0]) == f"{count:,}"
+
+
+def test_binder_start_puts_the_voila_template_on_the_jupyter_path():
+    import subprocess
+    import sys
+
+    probe = (
+        "from voila.paths import collect_template_paths; import os;"
+        "print(os.environ['AISER_SAMPLE_DIR']);"
+        "print(collect_template_paths(['voila', 'nbconvert'], 'aiser', prune=True)[0])"
+    )
+    run = subprocess.run(
+        [str(ROOT / "binder" / "start"), sys.executable, "-c", probe],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    data, template = run.stdout.split()
+    assert data == str(ROOT / "build" / "data")
+    assert template == str(ROOT / "aiser_jupyter" / "dashboard" / "voila" / "templates" / "aiser")
+    assert "voila" in (ROOT / "binder" / "requirements.txt").read_text()
