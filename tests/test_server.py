@@ -452,6 +452,38 @@ def test_the_official_cube_client_reads_a_real_server(retail, cubejs_client):
     assert out["malformed"]["status"] == 400
 
 
+def test_the_official_cube_client_sees_only_its_tenant(cubejs_client):
+    from governance_model import NORTH, SOUTH, governed_session, rows
+
+    gov = governed_session()
+    by_region = {"measures": ["orders.count"], "dimensions": ["orders.region"]}
+    hidden = {"measures": ["customers.count"], "dimensions": ["customers.segment"]}
+    calls = [
+        {"name": "north", "kind": "load", "token": "north", "query": by_region},
+        {"name": "south", "kind": "load", "token": "south", "query": by_region},
+        {"name": "hidden", "kind": "load", "token": "north", "query": hidden},
+    ]
+    tokens = {"north": token(**NORTH), "south": token(**SOUTH)}
+    with ServerHandle(create_app(gov, secret=SECRET), port=0).start() as server:
+        config = {"apiUrl": server.api_url, "tokens": tokens, "calls": calls}
+        done = subprocess.run(
+            ["node", str(cubejs_client), json.dumps(config)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout)
+    hand_sql = """SELECT c.region, count(*) FROM orders o JOIN customers c USING (customer_id)
+        WHERE c.region = '{}' GROUP BY 1"""
+    for name, user in (("north", NORTH), ("south", SOUTH)):
+        [data] = out[name]["rawData"]
+        got = [(r["orders.region"], r["orders.count"]) for r in data]
+        assert got == rows(gov, hand_sql.format(user["tenant"]))
+    assert out["hidden"]["status"] == 403
+    assert "customers.segment is not visible" in out["hidden"]["error"]
+
+
 class ServingSession(Session, ServerMethods):
     """A Session with the serve() mixin, as Session will have it."""
 
