@@ -15,6 +15,7 @@ import os
 import statistics
 import time
 from collections import defaultdict, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -95,6 +96,14 @@ class RoutePlan:
         return f"<pre>{html.escape(self.explain())}</pre>"
 
 
+@dataclass(frozen=True)
+class Host:
+    """The DuckDB that federates and owns files: its name, and how to open it."""
+
+    name: str
+    open: Callable[[], Connection]
+
+
 class Timings:
     """How long each connection took for each query shape: the last few runs, compared by
     median so one slow run (a cold cache) does not decide."""
@@ -151,14 +160,15 @@ class Router:
         sql: str,
         addressed: Connection,
         connections: dict[str, Connection],
-        host: Connection,
+        host: Host,
         *,
         engine: str | None = None,
         dialect: str | None = None,
     ) -> RoutePlan:
         """Decide where `sql` runs. `addressed` is the connection the user named (or the
-        current one), `host` the DuckDB that federates; `dialect` is what the SQL is written
-        in (default: the addressed connection's)."""
+        current one); `host` the DuckDB that federates and owns files (opened only when a
+        plan needs it); `dialect` is what the SQL is written in (default: the addressed
+        connection's)."""
         from sqlglot import exp
 
         written_in = dialect or addressed.engine.dialect
@@ -194,7 +204,9 @@ class Router:
             return self._finish(plan, tree, addressed, engine)
         plan.sources = list(dict.fromkeys(found.values()))
         owners = list(dict.fromkeys(s.connection for s in plan.sources)) or [addressed.name]
-        candidates = self._candidates(owners, plan.sources, connections, host)
+        if len(owners) > 1 or host.name in owners or engine in (host.name, "duckdb"):
+            host.open()
+        candidates = self._candidates(owners, plan.sources, connections, host.name)
         plan.candidates = [name for name, _ in candidates]
         choice, reason = self._choose(candidates, owners, plan, connections, engine)
         plan.reasons.append(reason)
@@ -247,7 +259,7 @@ class Router:
         tables: list[exp.Table],
         addressed: Connection,
         connections: dict[str, Connection],
-        host: Connection,
+        host: Host,
     ) -> dict[int, Source] | None:
         """Each table's source; None when one is unknown even after reading the catalogs again
         (which is done at most every MISSING_SECONDS for the same unknown name)."""
@@ -274,14 +286,16 @@ class Router:
         owners: list[str],
         sources: list[Source],
         connections: dict[str, Connection],
-        host: Connection,
+        host: str,
     ) -> list[tuple[str, str]]:
-        """(connection, how) for each connection that could run the query, the rule's first."""
+        """(connection, how) for each connection that could run the query, the rule's first;
+        the host federates only once it is open (a query on another database alone does not
+        open it, unless asked to run there)."""
         found: list[tuple[str, str]] = []
         if len(owners) == 1:
             found.append((owners[0], PUSHDOWN))
-        if engine_kind(host.kind).federates and (len(owners) > 1 or owners[0] != host.name):
-            found.append((host.name, FEDERATE))
+        if host in connections and (len(owners) > 1 or owners[0] != host):
+            found.append((host, FEDERATE))
         if all(s.kind == "files" for s in sources) and sources:
             for name, connection in connections.items():
                 kind = engine_kind(connection.kind)

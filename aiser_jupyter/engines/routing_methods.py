@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from aiser_jupyter.engines.router import FEDERATE, PUSHDOWN, SCALE_OUT, RoutePlan, Router
+from aiser_jupyter.engines.router import FEDERATE, PUSHDOWN, SCALE_OUT, Host, RoutePlan, Router
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -88,7 +88,7 @@ class RoutingMethods:
         connection name or engine kind that must run it, `dialect` what it is written in
         (default: the addressed connection's)."""
         addressed = self.connection(connection)
-        host = self.default_duckdb()
+        host = Host(self.settings.default_connection, self.default_duckdb)
         return self.router.route(
             sql, addressed, self.connections, host, engine=engine, dialect=dialect
         )
