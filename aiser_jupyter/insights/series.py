@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, lru_cache
 
 import numpy as np
 import pandas as pd
@@ -183,6 +183,21 @@ def sided_scores(values: np.ndarray, inlier: np.ndarray | None = None) -> np.nda
         return np.where(scale > 0, deviation / scale, 0.0)
 
 
+@lru_cache(maxsize=8)
+def calendar(
+    stamps: bytes, unit: str, grain: str | None
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Each season's key and cycle of every timestamp, worked out once for the fifty members
+    of a dimension that share one index (read-only arrays)."""
+    index = pd.DatetimeIndex(np.frombuffer(stamps, dtype=f"M8[{unit}]"))
+    keys, cycles = {}, {}
+    for season in SEASONS.get(grain or "", ()):
+        keys[season.name] = season.key(index).astype(np.int64)
+        cycles[season.name] = season.cycle(index).astype(np.int64)
+        keys[season.name].flags.writeable = cycles[season.name].flags.writeable = False
+    return keys, cycles
+
+
 def anomaly_threshold(points: int) -> float:
     """The robust z beyond which a point is unusual: Bonferroni over the points tested, so
     that pure noise raises FALSE_ALARMS false alarms per series on average."""
@@ -206,7 +221,7 @@ class Decomposition:
         self.threshold = threshold or anomaly_threshold(int(self.observed.sum()))
         self.years = years(self.index, self.index[0])
         candidates = SEASONS.get(grain or "", ())
-        self.keys = {s.name: s.key(self.index).astype(np.int64) for s in candidates}
+        self.keys, self.cycles = calendar(self.index.asi8.tobytes(), self.index.unit, grain)
         self.levels = {name: np.unique(keys[self.observed]) for name, keys in self.keys.items()}
         self.seasons = [s for s in candidates if self._covered(s)]
         self.x = self.design(self.index)
@@ -217,7 +232,7 @@ class Decomposition:
     def _covered(self, season: Season) -> bool:
         """A season is fitted only when each of its keys repeats in `min_cycles` cycles."""
         keys = self.keys[season.name][self.observed]
-        cycle = season.cycle(self.index[self.observed]).astype(np.int64)
+        cycle = self.cycles[season.name][self.observed]
         pairs = np.unique((cycle - cycle.min()) * 100 + keys)  # keys are < 100
         _, cycles = np.unique(pairs % 100, return_counts=True)
         return len(cycles) >= 2 and int(cycles.min()) >= season.min_cycles
