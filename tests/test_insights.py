@@ -350,3 +350,31 @@ def test_a_measure_that_does_not_add_up_is_averaged(retail):
     (movers,) = [i for i in aov if i.kind == "movers"]
     for category, change in (hand / before - 1).items():
         assert movers.numbers["pct_change"][category] == pytest.approx(change)
+
+
+def test_what_the_magic_line_names(retail):
+    from aiser_jupyter.insights.session_methods import line_target
+
+    result = retail.query(DAILY_REVENUE)
+    namespace = {"daily": result, "_": result}
+    assert line_target("daily", namespace) is result
+    assert line_target("", namespace) is result
+    assert line_target('{"measures": ["orders.count"]}', {}) == {"measures": ["orders.count"]}
+    found = insights(
+        retail,
+        line_target(
+            '{"measures": ["orders.count"], "timeDimensions": '
+            '[{"dimension": "orders.order_date", "granularity": '
+            '"month"}]}',
+            {},
+        ),
+    )
+    assert found.of_kind("trend")[0].text.startswith("Orders grew")
+    with pytest.raises(InsightsError, match="No variable named 'nope'"):
+        line_target("nope", namespace)
+    with pytest.raises(InsightsError, match="Nothing to look at"):
+        line_target(None, {})
+    with pytest.raises(InsightsError, match="Expected a variable name or a Cube query as JSON"):
+        line_target("revenue by region", namespace)
+    with pytest.raises(InsightsError, match="is a JSON object"):
+        line_target("[1, 2]", namespace)

@@ -69,3 +69,31 @@ class InsightMethods:
             top=top,
             limit=limit,
         )
+
+
+def line_target(text: str | None, namespace: Mapping[str, Any]) -> Any:
+    """What ``%aiser insights TARGET`` is about: a variable of the notebook (a Result, a
+    DataFrame, a Cube query dict), a Cube query written as JSON, or with no TARGET the
+    last output (``_``)."""
+    import json
+
+    from aiser_jupyter.insights.insight import InsightsError
+
+    text = (text or "").strip()
+    if not text:
+        if namespace.get("_") is None:
+            raise InsightsError("Nothing to look at: run a query first, or name a variable")
+        return namespace["_"]
+    if text.isidentifier():
+        if text not in namespace:
+            raise InsightsError(f"No variable named {text!r} in the notebook")
+        return namespace[text]
+    try:
+        query = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InsightsError(
+            f"Expected a variable name or a Cube query as JSON, got {text[:60]!r} ({exc.msg})"
+        ) from None
+    if not isinstance(query, dict):
+        raise InsightsError('A Cube query is a JSON object: {"measures": [...], ...}')
+    return query
