@@ -33,7 +33,8 @@ class Source:
 
     connection: str
     kind: str
-    """``table`` (a database's own), ``files`` (a view or function reading files), ``frame``."""
+    """``table`` (a database's own, a registered frame) or ``files`` (a view or a function
+    reading files)."""
     name: str
     schema: str | None = None
     files: tuple[str, ...] = ()
@@ -53,7 +54,6 @@ class Catalog:
 
     tables: dict[tuple[str, str], tuple[str, str, dict[str, str]]] = field(default_factory=dict)
     file_views: dict[tuple[str, str], tuple[str, ...]] = field(default_factory=dict)
-    frames: set[tuple[str, str]] = field(default_factory=set)
 
     @classmethod
     def read(cls, connection: Connection) -> Catalog:
@@ -68,8 +68,6 @@ class Catalog:
                 files = files_of_view(sql)
                 if files:
                     catalog.file_views[(schema.lower(), view.lower())] = files
-            frames = getattr(connection.engine, "_frames", {})
-            catalog.frames = {key for key in catalog.tables if key[1] in frames}
         return catalog
 
     def find(self, name: str, schema: str | None) -> tuple[str, str] | None:
@@ -86,7 +84,7 @@ class Catalog:
     def source(self, connection: str, key: tuple[str, str]) -> Source:
         schema, table, columns = self.tables[key]
         files = self.file_views.get(key, ())
-        kind = "files" if files else "frame" if key in self.frames else "table"
+        kind = "files" if files else "table"
         return Source(connection, kind, table, schema, files, tuple(columns.items()))
 
 

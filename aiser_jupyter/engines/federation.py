@@ -15,14 +15,16 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from aiser_jupyter.engines.transpile import to_dialect
 
 if TYPE_CHECKING:
+    import pyarrow as pa
     from sqlglot import exp
 
     from aiser_jupyter.engines.catalog import Source
+    from aiser_jupyter.sources.connection import Connection
 
 _names = itertools.count(1)
 PULLED = "__aiser_pull_{}"
@@ -194,3 +196,26 @@ def _read_sql(
             column.set("table", None)
         query = query.where(bare, copy=False)
     return to_dialect(query, dialect)
+
+
+def run_federated(
+    pulls: list[Pull],
+    sql: str,
+    params: Any,
+    limit: int | None,
+    host: Connection,
+    connections: dict[str, Connection],
+) -> pa.Table | None:
+    """Each pull read as Arrow by its engine and put under its name in DuckDB, then the
+    query; the names are taken away again whatever happens."""
+    con = host.engine.con  # type: ignore[attr-defined]
+    registered = []
+    try:
+        for pull in pulls:
+            rows = connections[pull.source.connection].engine.execute(pull.sql)
+            con.register(pull.name, rows)
+            registered.append(pull.name)
+        return host.engine.execute(sql, params, limit)
+    finally:
+        for name in registered:
+            con.unregister(name)

@@ -12,7 +12,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from aiser_jupyter.engines.catalog import Source
+    from aiser_jupyter.sources.connection import Connection
 
 GIB = 1 << 30
 
@@ -77,3 +81,23 @@ register_engine(
 register_engine(EngineKind("postgresql", scale=1, estimate=_postgres_size))
 register_engine(EngineKind("sqlalchemy", scale=1))
 register_engine(EngineKind("spark", reads_files=True, scale=2))
+
+
+def estimate(sources: list[Source], connections: dict[str, Connection]) -> int | None:
+    """Bytes the sources hold: file sizes, else each engine kind's estimate; None if unknown."""
+    import glob
+    import os
+
+    total = 0
+    for source in sources:
+        if source.kind == "files":
+            paths = [p for pattern in source.files for p in glob.glob(os.path.expanduser(pattern))]
+            total += sum(os.path.getsize(p) for p in paths)
+            continue
+        engine = connections[source.connection].engine
+        hook = engine_kind(engine.kind).estimate
+        size = hook(engine, source.schema, source.name) if hook else None
+        if size is None:
+            return None
+        total += size
+    return total

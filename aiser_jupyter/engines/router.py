@@ -11,7 +11,6 @@ A query the catalogs cannot place runs where it was addressed, as written.
 
 from __future__ import annotations
 
-import os
 import statistics
 import time
 from collections import defaultdict, deque
@@ -20,8 +19,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from aiser_jupyter.engines.catalog import Catalog, RoutingError, Source, resolve
-from aiser_jupyter.engines.federation import VOLATILE, Pull, plan_federation
-from aiser_jupyter.engines.registry import GIB, engine_kind
+from aiser_jupyter.engines.federation import VOLATILE, Pull, plan_federation, run_federated
+from aiser_jupyter.engines.registry import GIB, engine_kind, estimate
 from aiser_jupyter.engines.transpile import normalised, parse, shape, to_dialect
 
 if TYPE_CHECKING:
@@ -446,7 +445,7 @@ class Router:
         target = connections[plan.connection]
         started = time.perf_counter()
         if plan.decision == FEDERATE:
-            table = self._run_federated(plan, sql, params, limit, target, connections)
+            table = run_federated(plan.pulls, sql, params, limit, target, connections)
         elif plan.decision == SCALE_OUT:
             for pull in plan.pulls:
                 target.engine.read(pull.name, list(pull.source.files))  # type: ignore[attr-defined]
@@ -456,48 +455,6 @@ class Router:
         plan.elapsed = time.perf_counter() - started
         self.timings.record(plan.shape, plan.connection, plan.elapsed)
         return table
-
-    def _run_federated(
-        self,
-        plan: RoutePlan,
-        sql: str,
-        params: Any,
-        limit: int | None,
-        host: Connection,
-        connections: dict[str, Connection],
-    ) -> pa.Table | None:
-        """Each pull read as Arrow by its engine and put under its name in DuckDB, then the
-        join; the names are taken away again whatever happens."""
-        con = host.engine.con  # type: ignore[attr-defined]
-        registered = []
-        try:
-            for pull in plan.pulls:
-                rows = connections[pull.source.connection].engine.execute(pull.sql)
-                con.register(pull.name, rows)
-                registered.append(pull.name)
-            return host.engine.execute(sql, params, limit)
-        finally:
-            for name in registered:
-                con.unregister(name)
-
-
-def estimate(sources: list[Source], connections: dict[str, Connection]) -> int | None:
-    """Bytes the sources hold: file sizes, else each engine kind's estimate; None if unknown."""
-    import glob
-
-    total = 0
-    for source in sources:
-        if source.kind == "files":
-            paths = [p for pattern in source.files for p in glob.glob(pattern)]
-            total += sum(os.path.getsize(p) for p in paths)
-            continue
-        engine = connections[source.connection].engine
-        hook = engine_kind(engine.kind).estimate
-        size = hook(engine, source.schema, source.name) if hook else None
-        if size is None:
-            return None
-        total += size
-    return total
 
 
 def _where(sources: list[Source]) -> str:
