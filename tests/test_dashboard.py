@@ -304,14 +304,16 @@ def test_the_module_is_callable_as_aiser_dashboard(retail):
     assert kpi_value(board.panels[0]) == f"{count:,}"
 
 
-def test_binder_start_puts_the_voila_template_on_the_jupyter_path():
+def test_binder_start_has_voila_use_the_offline_template():
     import subprocess
     import sys
 
     probe = (
-        "from voila.paths import collect_template_paths; import os;"
+        "import json, os; from jupyter_core.paths import jupyter_config_path, jupyter_path;"
         "print(os.environ['AISER_SAMPLE_DIR']);"
-        "print(collect_template_paths(['voila', 'nbconvert'], 'aiser', prune=True)[0])"
+        "print(next(p for p in jupyter_path('voila', 'templates', 'aiser') if os.path.isdir(p)));"
+        "config = next(p for p in jupyter_config_path() if os.path.exists(p + '/voila.json'));"
+        "print(json.load(open(config + '/voila.json'))['VoilaConfiguration']['template'])"
     )
     run = subprocess.run(
         [str(ROOT / "binder" / "start"), sys.executable, "-c", probe],
@@ -319,7 +321,8 @@ def test_binder_start_puts_the_voila_template_on_the_jupyter_path():
         text=True,
         check=True,
     )
-    data, template = run.stdout.split()
+    data, template, named = run.stdout.split()
     assert data == str(ROOT / "build" / "data")
     assert template == str(ROOT / "aiser_jupyter" / "dashboard" / "voila" / "templates" / "aiser")
+    assert named == "aiser"
     assert "voila" in (ROOT / "binder" / "requirements.txt").read_text()

@@ -133,6 +133,27 @@ def test_clicking_a_bar_in_voila_cross_filters_the_others(voila_page, sample):
     page.screenshot(path=str(ARTIFACTS / "voila-dashboard-filtered.png"), full_page=True)
 
 
+def test_voila_serves_the_notebook_as_is_with_its_own_template(browser, tmp_path):
+    """Plain ``voila examples/dashboard.ipynb`` (Voila's lab template): the dashboard works;
+    the only requests off this machine are that template's Font Awesome stylesheets, which
+    aiser's template (used above) leaves out."""
+    context, blocked = browser
+    already = len(blocked)
+    notebook = ROOT / "examples" / "dashboard.ipynb"
+    with Voila(notebook, env={"AISER_HOME": str(tmp_path)}, template=None) as voila:
+        page = context.new_page()
+        page.goto(voila.url(), timeout=90_000)
+        page.wait_for_function(
+            "document.querySelectorAll('.aiser-chart canvas').length >= 6", timeout=90_000
+        )
+        page.wait_for_timeout(1000)
+        assert_drawn(page, page.locator(".aiser-chart").first, ARTIFACTS / "voila-lab-template.png")
+        page.close()
+    theirs = blocked[already:]
+    assert theirs and all("fontawesome" in url for url in theirs), theirs
+    del blocked[already:]
+
+
 def test_the_exported_file_draws_and_filters_from_file_url(browser, retail, sample, tmp_path):
     board = Dashboard(
         retail,

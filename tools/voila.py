@@ -5,8 +5,9 @@
         page.goto(voila.url())
 
 No token (Voila's default), no browser opened, isolated Jupyter config and runtime folders,
-and aiser's Voila template (Voila's lab template without its Font Awesome CDN link) on the
-Jupyter path, so the page needs nothing but this server.
+and aiser's Voila template (Voila's lab template without its Font Awesome CDN link; on the
+Jupyter path here) unless `template` names another, so the page needs nothing but this
+server.
 """
 
 from __future__ import annotations
@@ -30,8 +31,14 @@ TEMPLATES = Path(__file__).resolve().parent.parent / "aiser_jupyter" / "dashboar
 class Voila:
     """``voila NOTEBOOK`` on 127.0.0.1 at a free port; `url()` is the dashboard page."""
 
-    def __init__(self, notebook: str | os.PathLike[str], env: dict[str, str] | None = None):
+    def __init__(
+        self,
+        notebook: str | os.PathLike[str],
+        env: dict[str, str] | None = None,
+        template: str | None = "aiser",
+    ):
         self.notebook = Path(notebook).resolve()
+        self.template = template
         self.port = free_port()
         self.home = tempfile.mkdtemp(prefix="aiser-voila-")
         self.extra_env = env or {}
@@ -60,6 +67,8 @@ class Voila:
             f"--Voila.port={self.port}",
             "--Voila.port_retries=0",
         ]
+        if self.template:
+            command.append(f"--template={self.template}")
         with open(self.log, "wb") as log:
             self.process = subprocess.Popen(command, env=env, stdout=log, stderr=log)
         deadline = time.monotonic() + timeout
