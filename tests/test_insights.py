@@ -378,3 +378,14 @@ def test_what_the_magic_line_names(retail):
         line_target("revenue by region", namespace)
     with pytest.raises(InsightsError, match="is a JSON object"):
         line_target("[1, 2]", namespace)
+
+
+def test_iso_date_text_is_read_as_time():
+    series, planted = synthetic(2, days=400)
+    typed = frame_of(series).rename(columns={"day": "date"})
+    text = typed.assign(date=typed["date"].dt.strftime("%Y-%m-%d"))
+    found = analyze(text, limit=None)
+    assert not found.of_kind("concentration")  # not a dimension of 400 values
+    dates = anomaly_dates(found, "date")
+    assert dates == anomaly_dates(analyze(typed, limit=None), "date")
+    assert len(dates) >= 4 and dates <= planted

@@ -61,7 +61,7 @@ def analyze(
     Ranked, the first `limit`."""
     if frame.empty:
         raise InsightsError("No rows to draw insights from")
-    frame = pd.DataFrame(frame)
+    frame = _dates_parsed(pd.DataFrame(frame))
     cols = Columns(frame, annotation, model)
     chosen = _pick(frame, measures, cols.measures, "measure")
     categories = _pick(frame, by, [c for c in cols.categories if c not in SKIPPED], "dimension")
@@ -104,6 +104,18 @@ def _over_time(scope: Scope, horizon: int | None) -> list[Insight]:
         explain(found, members, scope.time)
     known = {pd.Timestamp(i.where[scope.time]) for i in found if i.kind == "anomaly"}
     return found + member_anomalies(scope, members, known)
+
+
+def _dates_parsed(frame: pd.DataFrame) -> pd.DataFrame:
+    """Text columns that hold ISO dates ("2024-03-01", as CSV files and JSON give them) as
+    datetimes, so that they are read as time and not as a dimension of 365 values."""
+    for column in frame.columns:
+        if pd.api.types.is_string_dtype(frame[column]) or frame[column].dtype == object:
+            try:
+                frame[column] = pd.to_datetime(frame[column], format="ISO8601")
+            except (ValueError, TypeError):
+                continue
+    return frame
 
 
 def _pick(
