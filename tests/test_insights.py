@@ -389,3 +389,15 @@ def test_iso_date_text_is_read_as_time():
     dates = anomaly_dates(found, "date")
     assert dates == anomaly_dates(analyze(typed, limit=None), "date")
     assert len(dates) >= 4 and dates <= planted
+
+
+def test_an_answer_and_a_polars_frame_are_read_too(retail):
+    answer = retail.ask("revenue per day", offline=True)
+    found = insights(retail, answer, limit=None)
+    assert anomaly_dates(found, answer.result.df.columns[0]) >= {
+        pd.Timestamp(a.day) for a in PLANTED_ANOMALIES
+    }
+    polars = pytest.importorskip("polars")
+    series, planted = synthetic(4)
+    found = insights(retail, polars.from_pandas(frame_of(series)), limit=None)
+    assert anomaly_dates(found) <= planted and found.of_kind("trend")

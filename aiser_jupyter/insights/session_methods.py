@@ -31,12 +31,15 @@ class InsightMethods:
         by: str | Sequence[str] | None = None,
         compare: Any = None,
         horizon: int | None = None,
+        additive: bool | None = None,
         top: int = 3,
         limit: int | None = 20,
     ) -> Insights:
-        """Ranked insights on `data`: a Result (its annotation gives titles and formats), a
-        DataFrame, or a Cube query dict (run through the semantic model first). `compare`
-        is ``((start, end), (start, end))``: the periods whose change is explained."""
+        """Ranked insights on `data`: a Result (its annotation gives titles and formats) or
+        an Answer of ``ask``, a DataFrame, or a Cube query dict (run through the semantic
+        model first). `compare` is ``((start, end), (start, end))``: the periods whose
+        change is explained; `additive` False averages a measure across rows instead of
+        summing it (the model says which, for a semantic result)."""
         import pandas as pd
 
         from aiser_jupyter.insights.analyze import analyze
@@ -45,6 +48,8 @@ class InsightMethods:
 
         if isinstance(data, Mapping):
             data = self.query(data)
+        if isinstance(getattr(data, "result", None), Result):  # an Answer of ``ask``
+            data = data.result
         annotation = None
         if isinstance(data, Result):
             annotation, frame = data.annotation, data.df
@@ -66,6 +71,7 @@ class InsightMethods:
             by=by,
             compare=compare,
             horizon=horizon,
+            additive=additive,
             top=top,
             limit=limit,
         )
