@@ -77,12 +77,16 @@ class Answers:
         self._pickup: TTLCache = TTLCache(max(cache_size, 64), PICKUP_SECONDS)
         self._running: dict[str, asyncio.Future[Any]] = {}
         self._given_up: set[str] = set()
+        self._generation = 0
 
     def clear(self) -> None:
-        """Forget every cached answer (the model changed)."""
+        """Forget every cached answer (the model changed); runs still going are not joined,
+        and what they give is not kept."""
         if self.cache is not None:
             self.cache.clear()
         self._pickup.clear()
+        self._running.clear()
+        self._generation += 1
 
     async def get(
         self, key: str, work: Callable[[Session], Any], *, use_cache: bool = True
@@ -110,16 +114,18 @@ class Answers:
         self.metrics.in_flight.inc()
         future = self.pool.run(work)
         self._running[key] = future
-        future.add_done_callback(lambda done: self._finished(key, done))
+        generation = self._generation
+        future.add_done_callback(lambda done: self._finished(key, done, generation))
         return future
 
-    def _finished(self, key: str, future: asyncio.Future[Any]) -> None:
+    def _finished(self, key: str, future: asyncio.Future[Any], generation: int) -> None:
         self.metrics.in_flight.dec()
         if self._running.get(key) is future:
             del self._running[key]
         given_up = key in self._given_up
         self._given_up.discard(key)
-        if future.cancelled() or future.exception() is not None:
+        stale = generation != self._generation
+        if stale or future.cancelled() or future.exception() is not None:
             return
         if self.cache is not None:
             self.cache[key] = future.result()
