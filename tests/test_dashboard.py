@@ -326,3 +326,17 @@ def test_binder_start_has_voila_use_the_offline_template():
     assert template == str(ROOT / "aiser_jupyter" / "dashboard" / "voila" / "templates" / "aiser")
     assert named == "aiser"
     assert "voila" in (ROOT / "binder" / "requirements.txt").read_text()
+
+
+def test_results_as_items_semantic_ones_follow_the_filters(retail):
+    semantic = retail.query(BY_CATEGORY)
+    plain = retail.sql("SELECT status, count(*) AS n FROM orders GROUP BY 1")
+    board = Dashboard(retail, "x", [semantic, plain], filters=["customers.region"])
+    board.set_filter("customers.region", ["South"])
+    got = board.panels[0].result.df.set_index("products.category")["orders.revenue"].to_dict()
+    south = hand(
+        retail, f"SELECT category, sum(revenue) {JOINED} WHERE c.region = 'South' GROUP BY 1"
+    )
+    assert got == pytest.approx(dict(south))
+    assert board.panels[1].result is plain and board.panels[1].chart is not None
+    assert board.panels[1].notes == ["not filtered: made from SQL, not a semantic query"]

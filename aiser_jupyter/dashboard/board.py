@@ -77,6 +77,7 @@ class Dashboard:
         self._listeners: list[Callable[[set[int]], None]] = []
         self._lock = threading.Lock()
         self._timer: Any = None
+        self._widget: Any = None
         self.interval = interval(refresh)
         for f in self.filters:
             self._check_filter(f)
@@ -161,7 +162,8 @@ class Dashboard:
             f.start, f.end = as_date(start), as_date(end)
         else:
             values = [] if value is None else [value] if isinstance(value, str) else list(value)
-            unknown = [v for v in values if f.options is not None and v not in f.options]
+            known = {str(o) for o in f.options or []}
+            unknown = [v for v in values if str(v) not in known]
             if unknown:
                 raise DashboardError(f"{member} has no value {unknown[0]!r}")
             f.selected = values
@@ -277,7 +279,7 @@ class Dashboard:
     @property
     def widget(self) -> Any:
         """The live view (ipywidgets), made on first use."""
-        if getattr(self, "_widget", None) is None:
+        if self._widget is None:
             from aiser_jupyter.dashboard.live import DashboardView
 
             self._widget = DashboardView(self)

@@ -95,9 +95,10 @@ def _controls(dashboard: Dashboard) -> str:
                 f'<input type="date" data-filter="{index}" data-edge="end" value="{end}"></label>'
             )
         else:
+            chosen = {str(v) for v in f.selected}
             options = "".join(
                 f'<option value="{html.escape(str(o))}"'
-                f"{' selected' if o in f.selected else ''}>{html.escape(str(o))}</option>"
+                f"{' selected' if str(o) in chosen else ''}>{html.escape(str(o))}</option>"
                 for o in f.options or []
             )
             size = min(len(f.options or []), 5) or 1
