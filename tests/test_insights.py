@@ -401,3 +401,22 @@ def test_an_answer_and_a_polars_frame_are_read_too(retail):
     series, planted = synthetic(4)
     found = insights(retail, polars.from_pandas(frame_of(series)), limit=None)
     assert anomaly_dates(found) <= planted and found.of_kind("trend")
+
+
+def test_only_the_largest_members_get_their_own_series():
+    from aiser_jupyter.insights.analyze import MAX_MEMBERS
+
+    rng = np.random.default_rng(8)
+    index = pd.date_range("2024-01-01", periods=120, freq="D")
+    parts = []
+    for k in range(MAX_MEMBERS + 10):
+        values = (1000 - 10 * k) * np.exp(rng.normal(0, 0.05, 120))
+        if k == 0:
+            values[40] *= 1.5  # the largest store: too little to move the total
+        if k == MAX_MEMBERS + 9:
+            values[80] *= 3.0  # the smallest, beyond the cap
+        parts.append(pd.DataFrame({"day": index, "store": f"s{k:02d}", "sales": values}))
+    found = analyze(pd.concat(parts), limit=None)
+    assert {(i.where.get("store"), i.where["day"]) for i in found.of_kind("anomaly")} == {
+        ("s00", index[40])
+    }

@@ -15,6 +15,9 @@ from aiser_jupyter.insights.breakdown import Breakdown, breakdown_insights
 from aiser_jupyter.insights.insight import Insight, Insights, InsightsError, ranked
 from aiser_jupyter.insights.timeline import Subject, anomaly_insights, series_insights
 
+MAX_MEMBERS = 50
+"""Members whose own series are analysed: the largest, so a dimension of thousands of
+customers stays fast (the breakdown insights still see them all)."""
 MEMBER_WEIGHT = 0.8
 """One member's anomaly matters a little less than the same in the total."""
 SKIPPED = {"compareDateRange"}
@@ -151,6 +154,7 @@ def member_series(scope: Scope) -> dict[Any, ts.Decomposition]:
     ).sort_index()
     if wide.shape[1] < 2:
         return {}
+    wide = wide[wide.abs().sum().nlargest(MAX_MEMBERS).index]
     wide.index = pd.DatetimeIndex(wide.index)
     threshold = ts.anomaly_threshold(int(wide.notna().to_numpy().sum()))
     out = {}
