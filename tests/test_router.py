@@ -297,14 +297,8 @@ def test_duckdb_sql_transpiled_to_postgres_gives_duckdbs_answer(session, pg_reta
     local = duckdb.connect()
     for table, data in RETAIL.items():
         local.register(table, data)
-    expected = local.sql(CORPUS[name]).df()
+    expected = local.sql(CORPUS[name]).to_arrow_table().to_pandas()  # as Result.df converts
     got = result.df
-    for column in got.columns:
-        # date_trunc of a DATE is a DATE in DuckDB, a timestamptz (server zone UTC) in
-        # PostgreSQL: compare the days.
-        if "date" in str(got[column].dtype) or "date" in str(expected[column].dtype):
-            got[column] = pd.to_datetime(got[column]).dt.tz_localize(None).dt.date
-            expected[column] = pd.to_datetime(expected[column]).dt.date
     frames_equal(got, expected)
 
 
@@ -388,3 +382,28 @@ def test_a_notebook_dataframe_duckdb_finds_by_name_runs_without_rereading_catalo
     assert sorted(reads) == ["duckdb", "duckdb", "pg", "pg"]  # read, then once again
     fed.run_routed(sql)
     assert len(reads) == 4  # the name is known to be nobody's for a while
+
+
+def test_three_sources_two_of_them_databases(fed, pg_retail):
+    fed.connect(pg_retail, name="pg2")
+    fed.use("duckdb")
+    sql = """
+        SELECT c.segment, count(*) AS n, sum(o.quantity) AS units
+        FROM orders o
+        JOIN pg.customers c ON o.customer_id = c.customer_id
+        JOIN pg2.products p ON o.product_id = p.product_id
+        WHERE p.category = 'Toys' AND c.country = 'GB'
+        GROUP BY ALL
+    """
+    result = fed.run_routed(sql)
+    reads = {step.connection: step.sql for step in result.plan.steps[:-1]}
+    assert "country = 'GB'" in reads["pg"] and "category = 'Toys'" in reads["pg2"]
+    orders = RETAIL["orders"].to_pandas()
+    merged = orders.merge(RETAIL["customers"].to_pandas(), on="customer_id").merge(
+        RETAIL["products"].to_pandas(), on="product_id"
+    )
+    kept = merged[(merged.category == "Toys") & (merged.country == "GB")]
+    expected = (
+        kept.groupby("segment").agg(n=("order_id", "size"), units=("quantity", "sum")).reset_index()
+    )
+    frames_equal(result.df, expected)

@@ -374,7 +374,13 @@ class Router:
         same = plan.input_dialect == target.engine.dialect
         plan.decision = AS_WRITTEN if same and target.name == plan.connection else PUSHDOWN
         plan.connection, plan.engine, plan.dialect = target.name, target.kind, target.engine.dialect
-        plan.sql = sql if same else to_dialect(tree, target.engine.dialect)
+        dates = frozenset(
+            name.lower()
+            for source in plan.sources
+            for name, kind in source.columns
+            if kind.lower() == "date"
+        )
+        plan.sql = sql if same else to_dialect(tree, target.engine.dialect, dates)
         if not same:
             plan.reasons.append(
                 f"transpiled from {plan.input_dialect} to {target.engine.dialect} by sqlglot"

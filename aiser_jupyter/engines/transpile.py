@@ -33,13 +33,26 @@ def parse(sql: str, dialect: str) -> exp.Expression:
     return statements[0]
 
 
-def to_dialect(tree: exp.Expression, dialect: str) -> str:
-    """`tree` written for `dialect`; ``:name`` parameters stay ``:name`` for binding later."""
+def to_dialect(
+    tree: exp.Expression, dialect: str, date_columns: frozenset[str] = frozenset()
+) -> str:
+    """`tree` written for `dialect`; ``:name`` parameters stay ``:name`` for binding later.
+    `date_columns` (lowercase names) are DATE columns: DuckDB's date_trunc of one is a plain
+    TIMESTAMP, PostgreSQL's a timestamp with time zone, unless told (sqlglot does not know
+    the column's type)."""
     from sqlglot import exp
 
     def rewrite(node: exp.Expression) -> exp.Expression:
         if isinstance(node, exp.Placeholder) and node.name:
             return exp.Var(this=f":{node.name}")
+        if (
+            isinstance(node, (exp.TimestampTrunc, exp.DateTrunc))
+            and dialect != "duckdb"
+            and isinstance(node.this, exp.Column)
+            and node.this.name.lower() in date_columns
+            and not isinstance(node.parent, exp.Cast)
+        ):
+            return exp.cast(node.copy(), exp.DataType.Type.TIMESTAMP)
         if (
             isinstance(node, exp.Select)
             and dialect not in GROUP_BY_ALL_DIALECTS
