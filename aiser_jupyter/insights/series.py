@@ -292,6 +292,12 @@ class Decomposition:
         return float(np.sqrt((1 + v) / (1 - v)))
 
     @property
+    def flagged(self) -> np.ndarray:
+        """Which points are anomalies: beyond the threshold, in a series long enough to say."""
+        far = np.abs(np.nan_to_num(self.score)) >= self.threshold
+        return self.observed & far & self.testable
+
+    @property
     def testable(self) -> bool:
         """Enough points beyond the model's parameters to tell noise from anomalies."""
         spare = int(self.observed.sum()) - self.x.shape[1]
@@ -412,9 +418,7 @@ def seasonality(dec: Decomposition) -> list[SeasonFit]:
 
 def anomalies(dec: Decomposition) -> pd.DataFrame:
     """Points whose robust z beyond the threshold: date, value, expected, z, change."""
-    flagged = dec.observed & (np.abs(np.nan_to_num(dec.score)) >= dec.threshold) & dec.testable
-    if not flagged.any():
-        return pd.DataFrame(columns=["date", "value", "expected", "z", "change"])
+    flagged = dec.flagged
     expected = dec.value(dec.fitted + dec.local)
     frame = pd.DataFrame(
         {

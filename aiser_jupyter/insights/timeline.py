@@ -76,6 +76,8 @@ def series_insights(
 
 def anomaly_insights(dec: ts.Decomposition, subject: Subject, weight: float = 1.0) -> list[Insight]:
     """One Insight per flagged point, scored by how far beyond the threshold it lies."""
+    if not dec.flagged.any():
+        return []
     out = []
     for row in ts.anomalies(dec).itertuples():
         direction = "above" if row.value > row.expected else "below"
