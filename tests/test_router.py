@@ -407,3 +407,45 @@ def test_three_sources_two_of_them_databases(fed, pg_retail):
         kept.groupby("segment").agg(n=("order_id", "size"), units=("quantity", "sum")).reset_index()
     )
     frames_equal(result.df, expected)
+
+
+SHAPES = {
+    "cte": (
+        "WITH x AS (SELECT * FROM customers WHERE region = 'North') "
+        "SELECT count(*) AS n FROM orders JOIN x USING (customer_id)",
+        "WHERE region = 'North'",
+    ),
+    "in_subquery": (
+        "SELECT count(*) AS n FROM orders "
+        "WHERE customer_id IN (SELECT customer_id FROM customers WHERE segment = 'smb')",
+        "WHERE segment = 'smb'",
+    ),
+    "comma_join": (
+        "SELECT c.region, count(DISTINCT o.product_id) AS n FROM orders o, customers c "
+        "WHERE o.customer_id = c.customer_id AND c.country = 'US' GROUP BY 1",
+        "WHERE country = 'US'",
+    ),
+    "right_join": (  # the preserved side is kept whole: nothing is pushed past an outer join
+        "SELECT c.region, count(o.order_id) AS n FROM orders o RIGHT JOIN customers c "
+        "ON o.customer_id = c.customer_id AND o.quantity > 5 "
+        "WHERE c.segment = 'enterprise' GROUP BY 1",
+        None,
+    ),
+    "star": (
+        "SELECT * FROM orders o JOIN customers c USING (customer_id) "
+        "WHERE c.region = 'West' ORDER BY order_id LIMIT 5",
+        "WHERE region = 'West'",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", list(SHAPES))
+def test_query_shapes_federate_to_the_answer_of_one_duckdb_with_both(fed, name):
+    sql, pushed = SHAPES[name]
+    result = fed.run_routed(sql)
+    [read] = result.plan.steps[:-1]
+    assert (pushed in read.sql) if pushed else "WHERE" not in read.sql
+    both = duckdb.connect()
+    for table, data in RETAIL.items():
+        both.register(table, data)
+    frames_equal(result.df, both.sql(sql).to_arrow_table().to_pandas())

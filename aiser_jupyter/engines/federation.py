@@ -95,7 +95,8 @@ def _analyse(
     from sqlglot import exp
     from sqlglot.optimizer.qualify import qualify
 
-    tables = list(tree.find_all(exp.Table))
+    ctes = {cte.alias_or_name for cte in tree.find_all(exp.CTE)}
+    tables = [t for t in tree.find_all(exp.Table) if t.db or t.name not in ctes]
     aliases = [t.alias_or_name for t in tables]
     if len(aliases) != len(set(aliases)):
         notes.append("a table alias is used twice, so whole tables were read")
