@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import time
 
 import pyarrow as pa
@@ -43,7 +44,7 @@ def test_a_repeat_is_answered_from_the_cache_with_identical_rows(session, sales)
     assert not first.plan.cached and again.plan.cached
     assert again.table.equals(first.table)
     assert again.df.values.tolist() == [["a", 4.0, 2], ["b", 6.0, 2]]
-    assert "cached, 0 s old" in again.caption()
+    assert re.search(r"cached, \d+ s old", again.caption())
     assert "answered from the cache" in again.plan.explain()
     stats = session.cache_stats()
     assert (stats.hits, stats.misses, stats.stores) == (1, 1, 1)
@@ -131,9 +132,9 @@ def test_database_entries_expire_after_the_ttl_and_writes_make_them_stale(sessio
     session.run_routed("INSERT INTO cache_probe VALUES (1), (2)")  # a write through the Session
     after = session.run_routed(count)
     assert not after.plan.cached and after.df["n"].tolist() == [2]
-    session.settings.cache_ttl = 0.2
     assert session.run_routed(count).plan.cached
-    time.sleep(0.3)
+    time.sleep(0.1)
+    session.settings.cache_ttl = 0.05  # the TTL in force when asked is the one that counts
     assert not session.run_routed(count).plan.cached
 
 
@@ -174,9 +175,9 @@ def test_an_entry_is_only_good_for_its_version_and_ttl(tmp_path):
     cache = ResultCache(tmp_path)
     cache.put("q", Version("v1", None), table_of(80, 1))
     assert cache.get("q", Version("v2", None)) is None
-    cache.put("q", Version("v2", 0.1), table_of(80, 2))
+    cache.put("q", Version("v2", 60), table_of(80, 2))
     assert len(list(tmp_path.glob("q-*.arrow"))) == 1  # the old version's file is gone
-    assert cache.get("q", Version("v2", 0.1))[0].column("v")[0].as_py() == 2
+    assert cache.get("q", Version("v2", 60))[0].column("v")[0].as_py() == 2
     time.sleep(0.15)
     assert cache.get("q", Version("v2", 0.1)) is None
     assert not list(tmp_path.glob("q-*.arrow"))
