@@ -240,7 +240,7 @@ def test_a_bigger_engine_takes_queries_over_the_size_limit(session, tmp_path, mo
     sql = "SELECT status, sum(revenue) AS revenue FROM orders GROUP BY ALL"
     result = session.run_routed(sql)
     assert result.plan.decision == "scale out" and result.plan.connection == "cluster"
-    assert "over the 0 GiB duckdb is set to handle" in result.plan.reasons[0]
+    assert "KiB, over the 1000 B duckdb is set to handle" in result.plan.reasons[0]
     expected = RETAIL["orders"].to_pandas().groupby("status")["revenue"].sum().reset_index()
     frames_equal(result.df, expected)
     assert engine_kind("unknown").scale == 1

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiser_jupyter.engines.catalog import Catalog, RoutingError, Source, resolve
 from aiser_jupyter.engines.federation import VOLATILE, Pull, plan_federation, run_federated
-from aiser_jupyter.engines.registry import GIB, engine_kind, estimate
+from aiser_jupyter.engines.registry import engine_kind, estimate
 from aiser_jupyter.engines.transpile import normalised, parse, shape, to_dialect
 
 if TYPE_CHECKING:
@@ -349,7 +349,7 @@ class Router:
             return None
         choice = max(bigger, key=lambda n: engine_kind(connections[n].kind).scale)
         return choice, (
-            f"it reads about {size / GIB:.1f} GiB, over the {limit / GIB:.0f} GiB "
+            f"it reads about {_bytes(size)}, over the {_bytes(limit)} "
             f"{first.kind} is set to handle, so it runs on {choice}"
         )
 
@@ -461,6 +461,17 @@ class Router:
         plan.elapsed = time.perf_counter() - started
         self.timings.record(plan.shape, plan.connection, plan.elapsed)
         return table
+
+
+def _bytes(size: float) -> str:
+    """1000 B, 3.4 MiB, 52.0 GiB."""
+    if size < 1024:
+        return f"{size:.0f} B"
+    for unit in ("KiB", "MiB"):
+        size /= 1024
+        if size < 1024:
+            return f"{size:.1f} {unit}"
+    return f"{size / 1024:.1f} GiB"
 
 
 def _where(sources: list[Source]) -> str:
