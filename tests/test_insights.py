@@ -128,6 +128,8 @@ def test_sample_daily_revenue_yields_the_planted_anomalies_and_the_weekly_season
         seasons = {i.numbers["season"]: i for i in found.of_kind("seasonality")}
         assert seasons["weekly"].numbers["peak"] in {"Saturday", "Sunday"}
         assert seasons["yearly"].numbers["peak"] == "Dec"
+        # What matters most comes first: the four planted days and the growth lead the list.
+        assert {i.kind for i in found[:5]} == {"anomaly", "trend"}
     outage = next(
         i for i in found if i.where.get("orders.order_date.day") == pd.Timestamp("2024-03-12")
     )

@@ -97,8 +97,11 @@ def anomaly_insights(dec: ts.Decomposition, subject: Subject, weight: float = 1.
             "severity": float(abs(row.z)),
             "z": float(row.z),
         }
-        # 0.3 at the threshold, 1 at 2.4 times it.
-        score = weight * (0.3 + 0.5 * (abs(row.z) / dec.threshold - 1))
+        # 0.3 at the threshold; up to 0.35 more for how far beyond it (twice the threshold),
+        # and 0.35 for how big the gap is (a 97% drop matters, whatever its z).
+        beyond = min(1.0, abs(row.z) / dec.threshold - 1)
+        size = min(1.0, abs(row.change)) if dec.log else beyond
+        score = weight * (0.3 + 0.35 * beyond + 0.35 * size)
         out.append(
             subject.insight("anomaly", text, score, where={subject.time: row.date}, numbers=numbers)
         )
