@@ -76,7 +76,7 @@ def shot(page, name: str) -> None:
 
 
 def test_before_the_extension_loads_the_panel_says_what_to_run(page):
-    note = page.locator(f"{SIDEBAR} .aiser-not-loaded")
+    note = page.locator(f"{SIDEBAR} .aiser-sb-not-loaded")
     note.wait_for(timeout=60_000)
     assert "%load_ext aiser_jupyter" in note.inner_text()
     shot(page, "sidebar-not-loaded")
@@ -84,10 +84,10 @@ def test_before_the_extension_loads_the_panel_says_what_to_run(page):
 
 def test_a_connected_table_shows_and_double_click_writes_a_sql_cell(page):
     page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
-    table = page.locator(f'{SIDEBAR} .aiser-table[data-table="sales"]')
+    table = page.locator(f'{SIDEBAR} .aiser-sb-table[data-table="sales"]')
     table.wait_for(timeout=60_000)
-    connection = page.locator(f'{SIDEBAR} .aiser-connection[data-name="duckdb"]')
-    assert "duckdb" in connection.locator(".aiser-kind").inner_text()
+    connection = page.locator(f'{SIDEBAR} .aiser-sb-connection[data-name="duckdb"]')
+    assert "duckdb" in connection.locator(".aiser-sb-kind").inner_text()
     shot(page, "sidebar-connected")
 
     page.evaluate(f"{ACTIVE} = 0")
@@ -97,7 +97,7 @@ def test_a_connected_table_shows_and_double_click_writes_a_sql_cell(page):
     assert page.evaluate(ACTIVE) == 1  # the new cell is below the active one, and active
 
     page.evaluate("window.jupyterapp.commands.execute('notebook:run-cell')")
-    run = page.locator(f"{SIDEBAR} .aiser-history .aiser-run").first
+    run = page.locator(f"{SIDEBAR} .aiser-sb-history .aiser-sb-run").first
     run.wait_for(timeout=60_000)
     assert "3 rows" in run.inner_text()  # the kernel pushed its history
     assert "SELECT * FROM sales LIMIT 100" in run.inner_text()
@@ -108,21 +108,21 @@ def test_keyboard_columns_and_search(page):
     toggle = page.get_by_role("button", name="Show the columns of sales")
     toggle.focus()
     page.keyboard.press("Enter")
-    columns = page.locator(f"{SIDEBAR} .aiser-column")
+    columns = page.locator(f"{SIDEBAR} .aiser-sb-column")
     columns.first.wait_for()
     names = columns.evaluate_all("items => items.map(item => item.firstChild.textContent)")
     assert names == ["region", "amount"]
 
     search = page.get_by_label("Search tables and columns")
     search.fill("amou")
-    page.wait_for_function(f"document.querySelectorAll('{SIDEBAR} .aiser-column').length === 1")
+    page.wait_for_function(f"document.querySelectorAll('{SIDEBAR} .aiser-sb-column').length === 1")
     assert "DOUBLE" in columns.first.inner_text()
     search.fill("no such thing")
-    page.locator(f"{SIDEBAR} .aiser-table").first.wait_for(state="detached")
+    page.locator(f"{SIDEBAR} .aiser-sb-table").first.wait_for(state="detached")
     search.fill("")
 
     before = len(page.evaluate(SOURCES))
-    page.locator(f'{SIDEBAR} .aiser-table[data-table="sales"]').focus()
+    page.locator(f'{SIDEBAR} .aiser-sb-table[data-table="sales"]').focus()
     page.keyboard.press("Enter")  # Enter does what a double-click does
     page.wait_for_function(f"{SOURCES}.length === {before + 1}")
 
@@ -154,7 +154,7 @@ def test_a_measure_writes_a_query_cell_and_the_ask_box_runs_ask(page):
         RUN_NEW_CELL,
         f"import aiser_jupyter as aiser\naiser.load_sample()\naiser.model({str(model)!r});",
     )
-    measure = page.locator(f'{SIDEBAR} .aiser-member[data-member="orders.revenue"]')
+    measure = page.locator(f'{SIDEBAR} .aiser-sb-member[data-member="orders.revenue"]')
     measure.wait_for(timeout=60_000)
     assert "Revenue after discounts" in measure.inner_text()  # the description shows
     shot(page, "sidebar-model")
@@ -165,9 +165,9 @@ def test_a_measure_writes_a_query_cell_and_the_ask_box_runs_ask(page):
     index = page.evaluate(ACTIVE)
     assert page.evaluate(SOURCES)[index] == "%%query\nmeasures: [orders.revenue]"
     page.evaluate("window.jupyterapp.commands.execute('notebook:run-cell')")
-    run = page.locator(f"{SIDEBAR} .aiser-history .aiser-run").first
+    run = page.locator(f"{SIDEBAR} .aiser-sb-history .aiser-sb-run").first
     page.wait_for_function(
-        f"document.querySelector('{SIDEBAR} .aiser-history .aiser-run')?.innerText"
+        f"document.querySelector('{SIDEBAR} .aiser-sb-history .aiser-sb-run')?.innerText"
         ".includes('%%query')",
         timeout=60_000,
     )
@@ -178,7 +178,7 @@ def test_a_measure_writes_a_query_cell_and_the_ask_box_runs_ask(page):
     question.press("Enter")
     page.wait_for_function(f"{SOURCES}.includes('%%ask\\ntotal revenue')")
     page.wait_for_function(
-        f"document.querySelector('{SIDEBAR} .aiser-history .aiser-run')?.innerText"
+        f"document.querySelector('{SIDEBAR} .aiser-sb-history .aiser-sb-run')?.innerText"
         ".includes('%%ask')",
         timeout=60_000,
     )

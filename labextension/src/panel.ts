@@ -40,7 +40,7 @@ function h(tag: string, attrs: Record<string, string> = {}, ...children: Child[]
 }
 
 function button(label: string, title: string, onClick: () => void, cls = ''): HTMLElement {
-  const element = h('button', { type: 'button', title, 'aria-label': title, 'data-key': title, class: `aiser-button ${cls}` }, label);
+  const element = h('button', { type: 'button', title, 'aria-label': title, 'data-key': title, class: `aiser-sb-button ${cls}` }, label);
   element.addEventListener('click', onClick);
   return element;
 }
@@ -76,11 +76,11 @@ export class SidebarPanel extends Widget {
 
     const question = h('input', {
       type: 'text',
-      class: 'aiser-ask-input',
+      class: 'aiser-sb-ask-input',
       placeholder: 'Ask a question about the data…',
       'aria-label': 'Ask a question about the data (inserts and runs a %%ask cell)'
     }) as HTMLInputElement;
-    const ask = h('form', { class: 'aiser-ask', role: 'search' }, question, h('button', { type: 'submit', class: 'aiser-button aiser-primary' }, 'Ask'));
+    const ask = h('form', { class: 'aiser-sb-ask', role: 'search' }, question, h('button', { type: 'submit', class: 'aiser-sb-button aiser-sb-primary' }, 'Ask'));
     ask.addEventListener('submit', event => {
       event.preventDefault();
       if (question.value.trim() && this.model.status === 'ready') {
@@ -91,14 +91,14 @@ export class SidebarPanel extends Widget {
 
     this._search = h('input', {
       type: 'search',
-      class: 'aiser-search',
+      class: 'aiser-sb-search',
       placeholder: 'Search tables and columns',
       'aria-label': 'Search tables and columns',
       'data-key': 'search'
     }) as HTMLInputElement;
     this._search.addEventListener('input', () => this.model.setSearch(this._search.value));
 
-    this._body = h('div', { class: 'aiser-body' });
+    this._body = h('div', { class: 'aiser-sb-body' });
     this.node.append(ask, this._body);
     model.onChange(() => this.render());
     this.render();
@@ -107,24 +107,24 @@ export class SidebarPanel extends Widget {
   render(): void {
     const { status } = this.model;
     const sections: HTMLElement[] = [];
-    this.node.classList.toggle('aiser-ready', status === 'ready');
+    this.node.classList.toggle('aiser-sb-ready', status === 'ready');
     if (status === 'no-notebook') {
-      sections.push(h('p', { class: 'aiser-empty', role: 'status' }, 'Open a notebook to see what its kernel is connected to.'));
+      sections.push(h('p', { class: 'aiser-sb-empty', role: 'status' }, 'Open a notebook to see what its kernel is connected to.'));
     } else if (status === 'connecting') {
-      sections.push(h('p', { class: 'aiser-empty', role: 'status' }, 'Connecting to the kernel…'));
+      sections.push(h('p', { class: 'aiser-sb-empty', role: 'status' }, 'Connecting to the kernel…'));
     } else if (status === 'not-loaded') {
       sections.push(
         h(
           'div',
-          { class: 'aiser-empty aiser-not-loaded', role: 'status' },
+          { class: 'aiser-sb-empty aiser-sb-not-loaded', role: 'status' },
           h('p', {}, 'Run ', h('code', {}, LOAD_EXT), ' in this kernel to see its connections, schema, semantic model and history here.'),
-          button('Insert and run it', `Insert and run ${LOAD_EXT}`, () => this._actions.insertCell(LOAD_EXT, true), 'aiser-primary')
+          button('Insert and run it', `Insert and run ${LOAD_EXT}`, () => this._actions.insertCell(LOAD_EXT, true), 'aiser-sb-primary')
         )
       );
     } else {
       if (this.model.notice) {
         const { ok, message } = this.model.notice;
-        sections.push(h('p', { class: `aiser-notice ${ok ? 'aiser-ok' : 'aiser-error'}`, role: 'status' }, message));
+        sections.push(h('p', { class: `aiser-sb-notice ${ok ? 'aiser-sb-ok' : 'aiser-sb-error'}`, role: 'status' }, message));
       }
       sections.push(this.connections(), this.schemaSection(), this.semantic(), this.history());
     }
@@ -142,7 +142,7 @@ export class SidebarPanel extends Widget {
   }
 
   private section(key: string, title: string, count: number, ...content: Child[]): HTMLElement {
-    const details = h('details', { class: 'aiser-section', 'data-section': key });
+    const details = h('details', { class: 'aiser-sb-section', 'data-section': key });
     (details as HTMLDetailsElement).open = !this._closed.has(key);
     details.addEventListener('toggle', () => {
       if ((details as HTMLDetailsElement).open) {
@@ -151,7 +151,7 @@ export class SidebarPanel extends Widget {
         this._closed.add(key);
       }
     });
-    details.append(h('summary', {}, h('span', { class: 'aiser-section-title' }, title), h('span', { class: 'aiser-count' }, String(count))), ...content);
+    details.append(h('summary', {}, h('span', { class: 'aiser-sb-section-title' }, title), h('span', { class: 'aiser-sb-count' }, String(count))), ...content);
     return details;
   }
 
@@ -162,27 +162,27 @@ export class SidebarPanel extends Widget {
       const status = verdict ?? (failed ? { ok: false, message: failed } : { ok: true, message: c.current ? 'connected · current' : 'connected' });
       return h(
         'li',
-        { class: 'aiser-connection', 'data-name': c.name, title: c.url },
-        h('span', { class: 'aiser-name' }, c.name),
-        h('span', { class: 'aiser-kind' }, c.kind),
-        h('span', { class: `aiser-status ${status.ok ? 'aiser-ok' : 'aiser-error'}` }, status.message),
+        { class: 'aiser-sb-connection', 'data-name': c.name, title: c.url },
+        h('span', { class: 'aiser-sb-name' }, c.name),
+        h('span', { class: 'aiser-sb-kind' }, c.kind),
+        h('span', { class: `aiser-sb-status ${status.ok ? 'aiser-sb-ok' : 'aiser-sb-error'}` }, status.message),
         h(
           'span',
-          { class: 'aiser-row-actions' },
+          { class: 'aiser-sb-row-actions' },
           button('Test', `Test the connection ${c.name}`, () => this._actions.test(c.name)),
           button('Remove', `Remove the connection ${c.name}`, () => this._actions.remove(c.name))
         )
       );
     });
     const add = button('+ Add', 'Add a connection (inserts and runs %aiser panel)', () => this._actions.insertCell('%aiser panel', true));
-    const list = rows.length ? h('ul', { class: 'aiser-list' }, ...rows) : h('p', { class: 'aiser-hint' }, 'No connections yet.');
+    const list = rows.length ? h('ul', { class: 'aiser-sb-list' }, ...rows) : h('p', { class: 'aiser-sb-hint' }, 'No connections yet.');
     return this.section('connections', 'Connections', rows.length, add, list);
   }
 
   private schemaSection(): HTMLElement {
     const searching = this.model.search.trim() !== '';
     const entries = this.model.filteredSchema();
-    const tree = h('ul', { class: 'aiser-tree', role: 'tree', 'aria-label': 'Tables and columns' });
+    const tree = h('ul', { class: 'aiser-sb-tree', role: 'tree', 'aria-label': 'Tables and columns' });
     let tables = 0;
     for (const entry of entries) {
       const children = entry.tables.map(table => {
@@ -197,37 +197,37 @@ export class SidebarPanel extends Widget {
             this._expanded.add(key);
           }
           this.render();
-        }, 'aiser-toggle');
+        }, 'aiser-sb-toggle');
         toggle.setAttribute('aria-expanded', String(open));
         toggle.dataset.key = `toggle:${key}`;
         const row = actionable(
-          h('span', { class: 'aiser-item aiser-table', 'data-table': label, title: `Double-click or Enter: a %%sql cell reading ${label}` }, label, h('span', { class: 'aiser-detail' }, `${table.columns.length}`)),
+          h('span', { class: 'aiser-sb-item aiser-sb-table', 'data-table': label, title: `Double-click or Enter: a %%sql cell reading ${label}` }, label, h('span', { class: 'aiser-sb-detail' }, `${table.columns.length}`)),
           () => this._actions.insertCell(tableCell(entry.connection, table), false)
         );
         const item = h('li', { role: 'treeitem', 'aria-expanded': String(open) }, toggle, row);
         if (open) {
           item.append(
-            h('ul', { role: 'group' }, ...table.columns.map(c => h('li', { class: 'aiser-column', role: 'treeitem' }, c.name, h('span', { class: 'aiser-detail' }, c.type))))
+            h('ul', { role: 'group' }, ...table.columns.map(c => h('li', { class: 'aiser-sb-column', role: 'treeitem' }, c.name, h('span', { class: 'aiser-sb-detail' }, c.type))))
           );
         }
         return item;
       });
-      const head = h('span', { class: 'aiser-group' }, entry.connection);
+      const head = h('span', { class: 'aiser-sb-group' }, entry.connection);
       const node = h('li', { role: 'treeitem', 'aria-expanded': 'true' }, head);
       if (entry.error) {
-        node.append(h('p', { class: 'aiser-error' }, entry.error));
+        node.append(h('p', { class: 'aiser-sb-error' }, entry.error));
       }
       node.append(h('ul', { role: 'group' }, ...children));
       tree.append(node);
     }
-    const empty = entries.length ? '' : h('p', { class: 'aiser-hint' }, searching ? 'Nothing matches.' : 'No tables yet.');
+    const empty = entries.length ? '' : h('p', { class: 'aiser-sb-hint' }, searching ? 'Nothing matches.' : 'No tables yet.');
     return this.section('schema', 'Schema', tables, this._search, tree, empty);
   }
 
   private semantic(): HTMLElement {
     const model = this.model.model;
     if (!model) {
-      return this.section('model', 'Semantic model', 0, h('p', { class: 'aiser-hint' }, 'No model loaded: %aiser model load PATH'));
+      return this.section('model', 'Semantic model', 0, h('p', { class: 'aiser-sb-hint' }, 'No model loaded: %aiser model load PATH'));
     }
     const cubes = model.cubes.map(cube => {
       const groups = (['measure', 'dimension', 'segment'] as MemberKind[])
@@ -236,26 +236,26 @@ export class SidebarPanel extends Widget {
           h(
             'li',
             { role: 'treeitem', 'aria-expanded': 'true' },
-            h('span', { class: 'aiser-group' }, `${kind}s`),
+            h('span', { class: 'aiser-sb-group' }, `${kind}s`),
             h('ul', { role: 'group' }, ...cube[`${kind}s`].map(member => this.member(cube, member, kind)))
           )
         );
-      const head = h('span', { class: 'aiser-group aiser-cube', title: cube.description ?? cube.name }, cube.title, h('span', { class: 'aiser-detail' }, cube.name));
+      const head = h('span', { class: 'aiser-sb-group aiser-sb-cube', title: cube.description ?? cube.name }, cube.title, h('span', { class: 'aiser-sb-detail' }, cube.name));
       return h('li', { role: 'treeitem', 'aria-expanded': 'true' }, head, h('ul', { role: 'group' }, ...groups));
     });
-    return this.section('model', 'Semantic model', model.cubes.length, h('ul', { class: 'aiser-tree', role: 'tree', 'aria-label': 'Semantic model' }, ...cubes));
+    return this.section('model', 'Semantic model', model.cubes.length, h('ul', { class: 'aiser-sb-tree', role: 'tree', 'aria-label': 'Semantic model' }, ...cubes));
   }
 
   private member(cube: ICube, member: IMember, kind: MemberKind): HTMLElement {
     const description = member.description ? `${member.description}\n` : '';
     const item = h(
       'li',
-      { class: 'aiser-item aiser-member', role: 'treeitem', 'data-member': member.name, title: `${description}${member.name} · double-click or Enter: a %%query cell` },
+      { class: 'aiser-sb-item aiser-sb-member', role: 'treeitem', 'data-member': member.name, title: `${description}${member.name} · double-click or Enter: a %%query cell` },
       member.shortTitle,
-      h('span', { class: 'aiser-detail' }, member.aggType ?? member.type ?? kind)
+      h('span', { class: 'aiser-sb-detail' }, member.aggType ?? member.type ?? kind)
     );
     if (member.description) {
-      item.append(h('span', { class: 'aiser-description' }, member.description));
+      item.append(h('span', { class: 'aiser-sb-description' }, member.description));
     }
     return actionable(item, () => this._actions.insertCell(memberCell(cube, member, kind), false));
   }
@@ -266,14 +266,14 @@ export class SidebarPanel extends Widget {
       actionable(
         h(
           'li',
-          { class: `aiser-item aiser-run${entry.error ? ' aiser-failed' : ''}`, title: `${entry.error ?? entry.sql}\nDouble-click or Enter: this ${entry.kind === 'ask' ? 'question' : 'query'} in a new cell` },
-          h('span', { class: 'aiser-run-head' }, h('span', { class: 'aiser-kind' }, `%%${entry.kind}`), h('time', { datetime: entry.at }, formatTime(entry.at)), h('span', {}, entry.engine), h('span', {}, entry.error ? 'failed' : formatRows(entry.rows)), h('span', {}, formatDuration(entry.elapsed))),
-          h('code', { class: 'aiser-run-sql' }, entry.sql)
+          { class: `aiser-sb-item aiser-sb-run${entry.error ? ' aiser-sb-failed' : ''}`, title: `${entry.error ?? entry.sql}\nDouble-click or Enter: this ${entry.kind === 'ask' ? 'question' : 'query'} in a new cell` },
+          h('span', { class: 'aiser-sb-run-head' }, h('span', { class: 'aiser-sb-kind' }, `%%${entry.kind}`), h('time', { datetime: entry.at }, formatTime(entry.at)), h('span', {}, entry.engine), h('span', {}, entry.error ? 'failed' : formatRows(entry.rows)), h('span', {}, formatDuration(entry.elapsed))),
+          h('code', { class: 'aiser-sb-run-sql' }, entry.sql)
         ),
         () => this._actions.insertCell(historyCell(entry, names), false)
       )
     );
-    const list = rows.length ? h('ol', { class: 'aiser-list aiser-history' }, ...rows) : h('p', { class: 'aiser-hint' }, 'Nothing run yet.');
+    const list = rows.length ? h('ol', { class: 'aiser-sb-list aiser-sb-history' }, ...rows) : h('p', { class: 'aiser-sb-hint' }, 'Nothing run yet.');
     return this.section('history', 'History', rows.length, list);
   }
 }
