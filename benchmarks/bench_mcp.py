@@ -5,7 +5,7 @@
    run: the same tool as a Python function registered with ``aiser.tool`` and run as the
    agent runs it (argument checking included). Printed: both, and their ratio.
 2. Start: ``McpConnection.open`` (spawn, handshake, list tools) of the same server, median
-   of 5; baseline: starting ``python -c "import mcp"`` (the interpreter and the SDK alone).
+   of 5; baseline: ``python -c "import mcp.server.mcpserver"`` (interpreter and SDK alone).
 3. Our server: a read-only SQL query through ``python -m aiser_jupyter.mcp serve --sample``
    over stdio, median of 50; baseline: ``Session.sql(read_only=True)`` of the same query in
    process.
@@ -25,13 +25,16 @@ TICKETS = [sys.executable, str(ROOT / "tests" / "mcp_servers" / "tickets.py")]
 SQL = "SELECT status, count(*) AS n FROM orders GROUP BY 1"
 
 
-def median_ms(fn, n: int) -> float:
-    times = []
+def paired_ms(subject, baseline, n: int) -> tuple[float, float]:
+    """Median milliseconds of each, measured alternately so that load on the machine falls on
+    both alike."""
+    times: tuple[list[float], list[float]] = ([], [])
     for _ in range(n):
-        started = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - started) * 1000)
-    return statistics.median(times)
+        for fn, kept in ((subject, times[0]), (baseline, times[1])):
+            started = time.perf_counter()
+            fn()
+            kept.append((time.perf_counter() - started) * 1000)
+    return statistics.median(times[0]), statistics.median(times[1])
 
 
 def main() -> None:
@@ -47,8 +50,9 @@ def main() -> None:
     connection = McpConnection("tickets", TICKETS[0], TICKETS[1:])
     connection.open()
     connection.call("add", {"a": 1, "b": 2})
-    remote_ms = median_ms(lambda: connection.call("add", {"a": 1, "b": 2}), 200)
-    local_ms = median_ms(lambda: local.run({"a": 1, "b": 2}), 200)
+    remote_ms, local_ms = paired_ms(
+        lambda: connection.call("add", {"a": 1, "b": 2}), lambda: local.run({"a": 1, "b": 2}), 200
+    )
     connection.close()
     print(
         f"call: MCP stdio {remote_ms:.3f} ms, in-kernel function {local_ms:.4f} ms, "
@@ -56,17 +60,15 @@ def main() -> None:
     )
 
     opened = []
-    start_ms = median_ms(
+    start_ms, python_ms = paired_ms(
         lambda: opened.append(McpConnection("t", TICKETS[0], TICKETS[1:])) or opened[-1].open(),
+        lambda: subprocess.run([sys.executable, "-c", "import mcp.server.mcpserver"], check=True),
         5,
     )
     for each in opened:
         each.close()
-    python_ms = median_ms(
-        lambda: subprocess.run([sys.executable, "-c", "import mcp"], check=True), 5
-    )
     print(
-        f"start: open {start_ms:.0f} ms, python + import mcp {python_ms:.0f} ms, "
+        f"start: open {start_ms:.0f} ms, python + import of the SDK's server {python_ms:.0f} ms, "
         f"ratio {start_ms / python_ms:.2f}x"
     )
 
@@ -74,13 +76,12 @@ def main() -> None:
         "aiser", sys.executable, ["-m", "aiser_jupyter.mcp", "serve", "--sample"], timeout=60
     )
     ours.open()
-    ours.call("run_sql", {"sql": SQL})
-    served_ms = median_ms(lambda: ours.call("run_sql", {"sql": SQL}), 50)
-    ours.close()
     session = Session()
     session.load_sample()
-    session.sql(SQL, read_only=True)
-    direct_ms = median_ms(lambda: session.sql(SQL, read_only=True), 50)
+    served_ms, direct_ms = paired_ms(
+        lambda: ours.call("run_sql", {"sql": SQL}), lambda: session.sql(SQL, read_only=True), 50
+    )
+    ours.close()
     session.close()
     print(
         f"our server: run_sql over stdio {served_ms:.2f} ms, Session.sql in process "
