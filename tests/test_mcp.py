@@ -17,6 +17,7 @@ import aiser_jupyter.sessions as sessions
 from aiser_jupyter.agent.registry import ToolRegistryError
 from aiser_jupyter.mcp.client import McpError
 from aiser_jupyter.mcp.session_methods import ToolMethods
+from aiser_jupyter.security.secrets import redact
 from tools.browser import free_port
 from tools.fake_llm import Call, FakeLLM
 
@@ -320,7 +321,10 @@ def test_the_notebook_serves_its_session_over_http_to_an_mcp_client(retail):
     served = retail.mcp_server(port=free_port())
     try:
         seen = anyio.run(drive_our_server, lambda: Client(served.url))
-        retail.mcp_add("self", served.url)  # our own client, over streamable HTTP
+        token = "sk-mcp-token-4242"
+        # our own client, over streamable HTTP; its header's token is hidden from every output
+        retail.mcp_add("self", served.url, headers={"Authorization": f"Bearer {token}"})
+        assert redact(f"token {token}") == "token ***"
         retail.mcp_enable("self", ["run_sql"])
         frame = retail.tools_frame()
         assert frame[frame.source == "mcp:self"].enabled.sum() == 1
