@@ -172,33 +172,32 @@ def test_data_blending_answers_each_query_with_a_shared_time_axis(client, retail
     )
 
 
-@pytest.mark.parametrize(
-    ("headers", "status", "message"),
-    [
-        ({}, 401, "Authorization header isn't set"),
-        ({"Authorization": "not-a-token"}, 403, "Invalid token"),
-        (
-            {"Authorization": token("another-secret-of-thirty-two-bytes", tenant="a")},
-            403,
-            "Invalid token",
-        ),
-        (
-            {"Authorization": token(tenant="a", exp=int(time.time()) - 60)},
-            403,
-            "Invalid token: it has expired",
-        ),
-        (
-            {"Authorization": token(tenant="a", nbf=int(time.time()) + 600)},
-            403,
-            "Invalid token: it is not valid yet",
-        ),
-    ],
-)
-def test_bad_missing_and_expired_tokens_are_refused_and_nothing_leaks(
-    client, headers, status, message
-):
+REFUSALS = {
+    "missing": (lambda: {}, 401, "Authorization header isn't set"),
+    "garbage": (lambda: {"Authorization": "not-a-token"}, 403, "Invalid token"),
+    "wrong secret": (
+        lambda: {"Authorization": token("another-secret-of-thirty-two-bytes", tenant="a")},
+        403,
+        "Invalid token",
+    ),
+    "expired": (
+        lambda: {"Authorization": token(tenant="a", exp=int(time.time()) - 60)},
+        403,
+        "Invalid token: it has expired",
+    ),
+    "not yet valid": (
+        lambda: {"Authorization": token(tenant="a", nbf=int(time.time()) + 600)},
+        403,
+        "Invalid token: it is not valid yet",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", REFUSALS)
+def test_bad_missing_and_expired_tokens_are_refused_and_nothing_leaks(client, case):
+    headers, status, message = REFUSALS[case]
     for path in (LOAD, "/cubejs-api/v1/sql", "/cubejs-api/v1/meta"):
-        got = client.get(path, params={"query": json.dumps(BY_REGION)}, headers=headers)
+        got = client.get(path, params={"query": json.dumps(BY_REGION)}, headers=headers())
         assert (got.status_code, got.json()) == (status, {"error": message, "type": "ApiError"})
         assert SECRET not in got.text and "orders" not in got.text
 
@@ -332,13 +331,13 @@ def test_without_a_secret_queries_run_as_the_sessions_own_context():
 
     gov = governed_session()
     count = {"measures": ["customers.count"]}
+    hand_sql = "SELECT count(*) FROM customers WHERE region = '{}'"
+    expected = {u["tenant"]: rows(gov, hand_sql.format(u["tenant"])) for u in (NORTH, SOUTH)}
     with TestClient(create_app(gov, secret=None)) as client:
         for user in (NORTH, SOUTH):  # set_context in the notebook: no stale cached answer
             gov.set_context(user)
             got = client.post(LOAD, json={"query": count}).json()["data"]
-            tenant = user["tenant"]
-            hand_sql = f"SELECT count(*) FROM customers WHERE region = '{tenant}'"
-            assert [(r["customers.count"],) for r in got] == rows(gov, hand_sql)
+            assert [(r["customers.count"],) for r in got] == expected[user["tenant"]]
 
 
 def test_a_query_still_running_says_continue_wait_and_runs_once(retail):
