@@ -6,6 +6,7 @@ One local Spark session serves the whole module (starting one costs ~8 s).
 from __future__ import annotations
 
 import math
+import socket
 import time
 
 import duckdb
@@ -249,6 +250,11 @@ def test_urls_and_a_missing_java(monkeypatch):
     assert master_of("spark://local") == ("local[*]", False)
     assert master_of("spark://local[4]") == ("local[4]", False)
     assert master_of("spark://head:7077") == ("spark://head:7077", False)
+    with socket.socket() as probe:  # a port where nothing listens
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with pytest.raises(ConnectionFailed, match=f"No Spark Connect server answers at .*:{port}"):
+        SparkEngine(f"sc://127.0.0.1:{port}")
     monkeypatch.setenv("PATH", "/nonexistent")
     monkeypatch.delenv("JAVA_HOME", raising=False)
     with pytest.raises(ConnectionFailed, match="Java 17"):

@@ -21,6 +21,7 @@ import contextlib
 import logging
 import os
 import shutil
+import socket
 import threading
 import time
 import uuid
@@ -28,6 +29,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from aiser_jupyter.engines.base import Params, TimeLimit, timed_out
 from aiser_jupyter.engines.progress import ProgressCallback, progress_callback
@@ -49,6 +51,7 @@ LOCAL_CONFIG = {
 }
 FILE_FORMATS = {".parquet": "parquet", ".csv": "csv", ".tsv": "csv", ".orc": "orc", ".json": "json"}
 INTERRUPTED = "Query interrupted; Spark cancelled its jobs."
+CONNECT_PORT = 15002
 POLL = 0.25
 
 _lock = threading.Lock()
@@ -128,6 +131,7 @@ class SparkEngine:
             ) from None
         builder = SparkSession.builder.appName(app_name)
         if self.connect:
+            require_reachable(self.master)
             try:
                 import pyspark.sql.connect.session  # noqa: F401 - checks Connect's own needs
             except ImportError as exc:
@@ -352,14 +356,19 @@ class SparkEngine:
         self.spark.createDataFrame(data).createOrReplaceTempView(name)
 
     def columns(self) -> pa.Table:
+        """Tables and temporary views of the current database, from ``SHOW TABLES`` and each
+        table's schema (``catalog.listTables`` fails to decode its rows on a busy JVM)."""
         import pyarrow as pa
+        from sqlglot import exp
 
         rows = []
-        for table in self.spark.catalog.listTables():
-            schema = "" if table.isTemporary else ".".join(table.namespace or [])
-            qualified = table.name if table.isTemporary else f"{schema}.{table.name}"
-            for column in self.spark.catalog.listColumns(qualified):
-                rows.append((schema, table.name, column.name, column.dataType))
+        for table in self.spark.sql("SHOW TABLES").toArrow().to_pylist():
+            schema = "" if table["isTemporary"] else table["namespace"]
+            name = exp.table_(table["tableName"], db=schema or None, quoted=True)
+            for column in self.spark.table(name.sql(dialect=self.dialect)).schema.fields:
+                rows.append(
+                    (schema, table["tableName"], column.name, column.dataType.simpleString())
+                )
         names = ["schema", "table", "column", "type"]
         return pa.table(
             {n: pa.array([r[i] for r in rows], pa.string()) for i, n in enumerate(names)}
@@ -396,6 +405,19 @@ def require_java() -> None:
         "Spark needs Java 17 or newer: install a JDK (e.g. apt install openjdk-17-jre-headless) "
         "or set JAVA_HOME"
     )
+
+
+def require_reachable(url: str, seconds: float = 5.0) -> None:
+    """Fail fast when a Spark Connect server does not answer: its client would otherwise
+    retry for minutes before saying anything."""
+    parts = urlsplit(url)
+    host, port = parts.hostname or "localhost", parts.port or CONNECT_PORT
+    try:
+        socket.create_connection((host, port), timeout=seconds).close()
+    except OSError as exc:
+        raise ConnectionFailed(
+            f"No Spark Connect server answers at {host}:{port} ({exc.strerror or exc})"
+        ) from None
 
 
 def spark_error(exc: BaseException, sql: str) -> BaseException:
