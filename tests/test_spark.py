@@ -226,7 +226,9 @@ def test_lake_tables_reach_spark_through_arrow(spark, tmp_path):
     ).to_pylist() == [{"r": 1, "t": 12.0}]
 
 
-def test_a_session_connects_spark_and_binds_parameters(spark):
+def test_a_session_connects_spark_binds_parameters_and_shares_lakes(spark, tmp_path):
+    from deltalake import write_deltalake
+
     from aiser_jupyter.sessions import Session
     from aiser_jupyter.sources.lake_methods import LakeMethods
 
@@ -239,6 +241,13 @@ def test_a_session_connects_spark_and_binds_parameters(spark):
         assert result.to_arrow().to_pylist() == [{"d": 8}]
         guarded = session.sql("SELECT id FROM range(50)", read_only=True)
         assert guarded.to_arrow().num_rows == 50
+        write_deltalake(tmp_path / "d", pa.table({"id": [1, 2]}))
+        session.connect_lake(f"delta://{tmp_path / 'd'}", "shared", spark="spark")
+        write_deltalake(tmp_path / "d", pa.table({"id": [3]}), mode="append")
+        assert session.refresh_external("shared") == []
+        in_spark = session.sql("SELECT sum(id) AS s FROM shared", "spark").to_arrow()
+        in_duckdb = session.sql("SELECT sum(id) AS s FROM shared", "duckdb").to_arrow()
+        assert in_spark.to_pylist() == in_duckdb.to_pylist() == [{"s": 6}]
     finally:
         session.close()
     # Closing the Session's engine left the shared Spark session running for the others.

@@ -68,10 +68,7 @@ class LakeMethods:
     @property
     def external_tables(self) -> dict[str, LakeTable | HttpApi]:
         """Lake and API tables by table name: what each DuckDB (and Spark) table came from."""
-        tables = self.__dict__.get("_external_tables")
-        if tables is None:
-            tables = self.__dict__["_external_tables"] = {}
-        return tables
+        return self.__dict__.setdefault("_external_tables", {})
 
     def open_external(
         self, target: str, name: str | None = None, **options: Any
@@ -131,9 +128,15 @@ class LakeMethods:
             data = source.to_arrow()
         else:
             notes, data = [], source.fetch(refresh=True)
-        self.default_duckdb().engine.register(name, data)  # type: ignore[attr-defined]
+        spark = self._spark_copies.get(name)
+        self._register(name, source, data, spark if spark in self.connections else None)
         self.changed("connections")
         return notes
+
+    @property
+    def _spark_copies(self) -> dict[str, str]:
+        """The Spark connection that holds a copy of each lake or API table, if one does."""
+        return self.__dict__.setdefault("_spark_copy_names", {})
 
     def _add_lake(self, target: str, name: str | None, options: dict[str, Any]) -> Connection:
         from aiser_jupyter.sources.lakes import open_lake
@@ -164,6 +167,7 @@ class LakeMethods:
             duck.tables.append(name)
         if spark_engine is not None:
             spark_engine.register(name, data)  # type: ignore[attr-defined]
+            self._spark_copies[name] = spark
         self.external_tables[name] = source
         return duck
 
