@@ -141,6 +141,10 @@ def test_bad_lake_targets_fail_clearly_and_keep_state(session, iceberg, tmp_path
         lambda: session.connect_lake(f"delta://{tmp_path}", colour="red"),
         lambda: open_lake(str(tmp_path)),
     ]
+    write_deltalake(tmp_path / "broken", FIRST)
+    for data_file in (tmp_path / "broken").glob("*.parquet"):
+        data_file.unlink()
+    failures.append(lambda: session.connect_lake(f"delta://{tmp_path / 'broken'}"))
     for attempt in failures:
         with pytest.raises(ConnectionFailed) as caught:
             attempt()

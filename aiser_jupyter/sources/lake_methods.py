@@ -139,11 +139,16 @@ class LakeMethods:
         return self.__dict__.setdefault("_spark_copy_names", {})
 
     def _add_lake(self, target: str, name: str | None, options: dict[str, Any]) -> Connection:
-        from aiser_jupyter.sources.lakes import open_lake
+        from aiser_jupyter.sources.lakes import first_line, open_lake
 
         spark = options.pop("spark", None)
         lake = open_lake(target, **options)
-        return self._register(name or table_name(target), lake, lake.to_arrow(), spark)
+        try:
+            data = lake.to_arrow()
+        except Exception as exc:  # a format feature the library cannot read, a lost file
+            message = f"Cannot read {lake.format} table {target}: {first_line(exc)}"
+            raise ConnectionFailed(message) from None
+        return self._register(name or table_name(target), lake, data, spark)
 
     def _add_api(self, url: str, name: str | None, options: dict[str, Any]) -> Connection:
         from aiser_jupyter.sources.http_api import HttpApi
