@@ -54,6 +54,8 @@ class Api(BaseHTTPRequestHandler):
             if start + 10 < len(ITEMS):
                 headers["Link"] = f'</linked?from={start + 10}>; rel="next"'
             return self.reply(200, ITEMS[start : start + 10], headers)
+        if parts.path == "/elsewhere":
+            return self.reply(200, {"data": [{"id": 1}], "next": "http://localhost:9/steal"})
         if parts.path == "/mixed":
             return self.reply(200, {"data": [{"id": 1, "v": 5}, {"id": 2, "v": "five"}]})
         if parts.path == "/text":
@@ -233,3 +235,17 @@ def test_retry_after_as_a_date():
     assert retry_after_seconds("3") == 3.0
     assert 8 < retry_after_seconds(formatdate(time.time() + 10, usegmt=True)) <= 10
     assert retry_after_seconds("soon") is None
+
+
+def test_credentials_never_follow_a_link_to_another_server(server):
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    with pytest.raises(ConnectionFailed, match="next page is on another server"):
+        HttpApi(f"{server}/elsewhere", paginate="link", headers=headers, progress=False).fetch()
+
+
+def test_reaching_max_pages_says_so(server):
+    with pytest.warns(UserWarning, match="stopped after 2 pages"):
+        table = HttpApi(
+            f"{server}/items", records="data", paginate=PAGED, max_pages=2, progress=False
+        ).fetch()
+    assert table.num_rows == 20

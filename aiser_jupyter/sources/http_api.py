@@ -15,6 +15,7 @@ import hashlib
 import json
 import threading
 import time
+import warnings
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
@@ -167,6 +168,11 @@ class HttpApi:
                     if step is None:
                         break
                     url, params = step
+                else:
+                    warnings.warn(
+                        f"{self.name}: stopped after {self.max_pages} pages; max_pages= reads more",
+                        stacklevel=2,
+                    )
         finally:
             close = getattr(callback, "close", None)
             if close is not None:
@@ -197,7 +203,16 @@ class HttpApi:
             return None
         import httpx
 
-        return split_query(str(httpx.URL(url).join(str(link))))
+        following = httpx.URL(url).join(str(link))
+        if (
+            following.scheme != httpx.URL(self.url).scheme
+            or following.netloc != httpx.URL(self.url).netloc
+        ):
+            # The API's headers (its credentials) must not travel to another server.
+            raise ConnectionFailed(
+                f"{self.name}: the next page is on another server ({redact_url(str(following))})"
+            )
+        return split_query(str(following))
 
     def _get(
         self, client: httpx.Client, url: str, params: dict[str, Any], refresh: bool
