@@ -19,6 +19,10 @@ if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
     from aiser_jupyter.agent.answer import Answer
+    from aiser_jupyter.governance.checks import CheckReport
+    from aiser_jupyter.governance.context import SecurityContext
+    from aiser_jupyter.governance.lineage import Lineage
+    from aiser_jupyter.governance.quality import Profile
     from aiser_jupyter.result import Result
     from aiser_jupyter.semantic.model import SemanticModel
     from aiser_jupyter.sessions import Session
@@ -33,15 +37,22 @@ __all__ = [
     "ask",
     "browse",
     "chart",
+    "check",
     "connect",
+    "lineage",
     "load_ipython_extension",
     "load_sample",
+    "mcp_server",
     "model",
     "panel",
+    "profile",
     "query",
+    "serve",
     "session",
+    "set_context",
     "sql",
     "table",
+    "tool",
 ]
 
 
@@ -85,6 +96,47 @@ def ask(
     """Answer a business question from the data: ``.text``, ``.sql``, ``.df``, ``.chart``,
     ``.steps``. A model (``AISER_MODEL``, or `model`) through litellm, else offline."""
     return session().ask(question, model, offline=offline, run=run)
+
+
+def set_context(context: Any = None, /, **who: Any) -> SecurityContext | None:
+    """Who this notebook's queries run as (``user``, ``groups``, ``tenant``, attributes): the
+    semantic model's access policies filter and mask for them. None: the notebook's owner."""
+    return session().set_context(context, **who)
+
+
+def lineage(target: Any, column: str | None = None) -> Lineage:
+    """The source tables and columns of a semantic member (``"orders.revenue"``) or a Result."""
+    return session().lineage(target, column)
+
+
+def profile(table: str, connection: str | None = None) -> Profile:
+    """Types, nulls, distinct counts, ranges, frequent values and suspected keys of a table."""
+    return session().profile(table, connection)
+
+
+def check(checks: Any = None, *, cube: str | None = None) -> CheckReport:
+    """Run data checks (given, or declared in the model): a pass/fail report."""
+    return session().check(checks, cube=cube)
+
+
+def tool(fn: Any = None, *, name: str | None = None, description: str | None = None) -> Any:
+    """Give the agent a Python function as a tool (its JSON schema from the type hints and
+    docstring); usable as ``@aiser.tool`` or ``aiser.tool(fn)``."""
+    return session().tool(fn, name=name, description=description)
+
+
+def mcp_server(host: str = "127.0.0.1", port: int = 8765) -> Any:
+    """Serve this notebook's data (sources, tables, the semantic model, read-only SQL) to other
+    AI applications over MCP (streamable HTTP); ``.url``, ``.stop()``."""
+    return session().mcp_server(host, port)
+
+
+def serve(
+    port: int = 4000, secret: str | None = None, background: bool = True, **options: Any
+) -> Any:
+    """Serve the loaded semantic model as Cube's REST API (``/cubejs-api/v1/load``, ``/sql``,
+    ``/meta``; JWT auth when `secret` is given); ``.url``, ``.stop()``."""
+    return session().serve(port, secret, background, **options)
 
 
 def load_sample(seed: int = 7) -> Connection:

@@ -66,6 +66,9 @@ class Settings:
     """Rows an agent's or a read-only query returns at most."""
     query_timeout: int = 60
     """Seconds an agent's or a read-only query may run."""
+    audit: str = ""
+    """Where every query is recorded (a SQLite file or a ``postgresql://`` URL); empty:
+    ``$AISER_HOME/audit.db``; ``off``: not recorded."""
     widgets: str = "auto"
     """``auto``: charts and big results show as live widgets where a widget front end is
     attached (JupyterLab, Notebook 7, Voila), as static HTML elsewhere; ``on``; ``off``."""

@@ -110,6 +110,17 @@ def _aiser_parser() -> _Parser:
         "action", nargs="?", choices=["list", "search", "forget", "clear", "export"], default="list"
     )
     memory.add_argument("arg", nargs="?", help="search: words; forget: an id; export: a path")
+    audit = commands.add_parser("audit", help="who ran what, when, and whether it was allowed")
+    audit.add_argument("--since", help="an age such as 2h or 7d, or an ISO time")
+    audit.add_argument("--user")
+    audit.add_argument("--export", metavar="PATH", help="write JSON lines instead")
+    mcp = commands.add_parser("mcp", help="MCP servers whose tools the agent may use")
+    mcp.add_argument("action", choices=["add", "enable", "disable", "remove", "serve"])
+    mcp.add_argument("name", nargs="?")
+    mcp.add_argument("target", nargs="*", help="add: a URL, or -- COMMAND ARGS; enable: tools")
+    mcp.add_argument("--timeout", type=float, default=30.0)
+    mcp.add_argument("--port", type=int, default=8765)
+    commands.add_parser("tools", help="the agent's tools: built-in, Python, MCP")
     commands.add_parser("panel", help="a form to test and make connections")
     commands.add_parser("browse", help="browse connections, tables and the semantic model")
     commands.add_parser("snippets", help="saved queries")
@@ -199,7 +210,7 @@ class AiserMagics(Magics):
     def aiser(self, line: str) -> Any:
         """Connections, schema, snippets and history. Usage: %aiser COMMAND (connect, connections,
         use, disconnect, schema, panel, browse, snippets, history, sample, model, remember,
-        memory)"""
+        memory, audit, mcp, tools)"""
         args = _aiser_parser().parse_args(shlex.split(line))
         session = self.session
         if args.command in (None, "connections"):
@@ -229,6 +240,16 @@ class AiserMagics(Magics):
             return None
         if args.command == "memory":
             return self._memory(args)
+        if args.command == "mcp":
+            return self._mcp(args)
+        if args.command == "tools":
+            return session.tools_frame()
+        if args.command == "audit":
+            if args.export:
+                count = session.export_audit(args.export, args.since)
+                print(f"Wrote {count} audit entries to {args.export}.")
+                return None
+            return session.audit(args.since, user=args.user)
         if args.command == "panel":
             from aiser_jupyter.widgets.connections import ConnectionPanel
 
@@ -270,6 +291,34 @@ class AiserMagics(Magics):
         if session.model is None:
             raise UsageError("No semantic model loaded: %aiser model load PATH")
         return session.model.meta() if args.action == "meta" else session.model.summary()
+
+    def _mcp(self, args: argparse.Namespace) -> Any:
+        session = self.session
+        if args.action == "serve":
+            server = session.mcp_server(port=args.port)
+            print(f"Serving this notebook's data over MCP at {server.url}")
+            return None
+        if not args.name:
+            raise UsageError(f"%aiser mcp {args.action} NAME …")
+        if args.action == "add":
+            if not args.target:
+                raise UsageError("%aiser mcp add NAME URL, or %aiser mcp add NAME -- COMMAND ARGS")
+            command, *rest = args.target
+            tools = session.mcp_add(args.name, command, args=rest, timeout=args.timeout)
+            print(
+                f"{args.name}: {len(tools)} tools ({', '.join(tools)}), "
+                f"off until %aiser mcp enable {args.name}"
+            )
+            return None
+        if args.action == "enable":
+            enabled = session.mcp_enable(args.name, tools=args.target or None)
+            print(f"Enabled for the agent: {', '.join(enabled)}")
+            return None
+        if args.action == "disable":
+            session.mcp_disable(args.name, tools=args.target or None)
+            return None
+        session.mcp_remove(args.name)
+        return None
 
     def _memory(self, args: argparse.Namespace) -> Any:
         memory = self.session.memory

@@ -16,10 +16,13 @@ from typing import TYPE_CHECKING, Any
 from aiser_jupyter.agent.session_methods import AgentMethods
 from aiser_jupyter.config import Settings
 from aiser_jupyter.errors import AiserError, ConnectionFailed, UnknownConnection
+from aiser_jupyter.governance.session_methods import GovernanceMethods
 from aiser_jupyter.history import HistoryEntry
+from aiser_jupyter.mcp.session_methods import ToolMethods
 from aiser_jupyter.result import Result
 from aiser_jupyter.security.secrets import redact, redact_url
 from aiser_jupyter.semantic.session_methods import SemanticMethods
+from aiser_jupyter.server.run import ServerMethods
 from aiser_jupyter.sources import targets
 from aiser_jupyter.sources.connection import Connection
 from aiser_jupyter.sqltext.params import bind
@@ -38,7 +41,7 @@ if TYPE_CHECKING:
     from aiser_jupyter.semantic.preagg import PreAggregationStore, Rollup
 
 
-class Session(SemanticMethods, AgentMethods):
+class Session(SemanticMethods, AgentMethods, ToolMethods, GovernanceMethods, ServerMethods):
     def __init__(self, settings: Settings | None = None):
         self.settings = settings or Settings.load()
         self.connections: dict[str, Connection] = {}
@@ -53,6 +56,8 @@ class Session(SemanticMethods, AgentMethods):
         self._memory: Memory | None = None
         self._values: tuple[SemanticModel, ValueIndex] | None = None
         self._listeners: list[Callable[[str], object]] = []
+        if self.settings.audit != "off":
+            self.start_audit()
 
     # -- change events -----------------------------------------------------------
 
@@ -263,6 +268,7 @@ class Session(SemanticMethods, AgentMethods):
         read-only statement only (``security.check_sql``), runs it so that the database
         refuses writes too, under the ``row_cap`` and ``query_timeout`` settings.
         """
+        self.check_raw_access()
         conn = self.connection(connection)
         dialect = conn.engine.dialect
         notes: list[str] = []
@@ -400,6 +406,8 @@ class Session(SemanticMethods, AgentMethods):
         if self._memory is not None:
             self._memory.close()
             self._memory = None
+        self.stop_audit()
+        self.close_tools()
 
 
 def quoted(name: str) -> str:

@@ -8,13 +8,14 @@ import sqlite3
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from governance_model import NORTH, GovSession, governed_session
+from governance_model import NORTH, governed_session
 
 from aiser_jupyter.config import home
 from aiser_jupyter.errors import QueryError, UnsafeSQLError
 from aiser_jupyter.governance.audit import AuditFailed, AuditLog
 from aiser_jupyter.governance.context import AccessDenied
 from aiser_jupyter.security.secrets import register
+from aiser_jupyter.sessions import Session
 
 
 @pytest.fixture
@@ -65,7 +66,7 @@ def test_secrets_are_redacted(gov):
 def test_the_log_survives_a_new_session_and_exports_jsonl(gov, tmp_path):
     gov.sql("SELECT 1 AS one")
     gov.sql("SELECT 2 AS two")
-    later = GovSession()
+    later = Session()
     later.start_audit()
     later.sql("SELECT 3 AS three")
     frame = later.audit()

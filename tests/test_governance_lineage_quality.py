@@ -7,18 +7,19 @@ import hashlib
 import json
 
 import pytest
-from governance_model import ADMIN, NORTH, GovSession, governed_session, rows
+from governance_model import ADMIN, NORTH, governed_session, rows
 
 from aiser_jupyter.agent.tools import rows_text
 from aiser_jupyter.config import home
 from aiser_jupyter.governance.checks import Check, CheckError
 from aiser_jupyter.governance.context import AccessDenied
 from aiser_jupyter.governance.lineage import COLUMN
+from aiser_jupyter.sessions import Session
 
 
 @pytest.fixture
 def retail_gov():
-    session = GovSession()
+    session = Session()
     session.load_sample()
     session.load_model("examples/model/retail.yml")
     return session

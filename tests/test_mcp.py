@@ -12,11 +12,11 @@ from pathlib import Path
 
 import anyio
 import pytest
+from conftest import run, run_failing
 
 import aiser_jupyter.sessions as sessions
 from aiser_jupyter.agent.registry import ToolRegistryError
 from aiser_jupyter.mcp.client import McpError
-from aiser_jupyter.mcp.session_methods import ToolMethods
 from aiser_jupyter.security.secrets import redact
 from tools.browser import free_port
 from tools.fake_llm import Call, FakeLLM
@@ -30,12 +30,8 @@ TICKETS = {
 
 
 @pytest.fixture(autouse=True)
-def tool_methods(monkeypatch):
-    """Session's tool methods: a bridge until Session lists ToolMethods among its bases."""
-    if not issubclass(sessions.Session, ToolMethods):
-        for name, method in vars(ToolMethods).items():
-            if callable(method) and not name.startswith("__"):
-                monkeypatch.setattr(sessions.Session, name, method, raising=False)
+def close_tools():
+    """MCP servers started by a test stop with it."""
     yield
     if sessions._session is not None:
         sessions._session.close_tools()
@@ -346,3 +342,17 @@ def test_serve_refuses_a_model_it_cannot_read_in_one_line():
     )
     assert done.returncode == 2 and done.stdout == ""
     assert done.stderr == "aiser mcp: ModelError: no such file or folder: no/such/model.yml\n"
+
+
+def test_the_magics_add_list_and_enable_a_server(ip):
+    command, *args = server("tickets")
+    run(ip, f"%aiser mcp add tickets -- {command} {' '.join(args)}")
+    listed = run(ip, "%aiser tools")
+    mine = listed[listed["source"] == "mcp:tickets"]
+    assert len(mine) == 3 and not mine["enabled"].any()
+    run(ip, "%aiser mcp enable tickets get_ticket")
+    listed = run(ip, "%aiser tools")
+    enabled = listed[(listed["source"] == "mcp:tickets") & listed["enabled"]]
+    assert enabled["name"].tolist() == ["tickets__get_ticket"]
+    error = run_failing(ip, "%aiser mcp add")
+    assert "NAME" in str(error)

@@ -481,3 +481,24 @@ def test_table_is_cubes_older_name_for_cube(retail):
     assert rows(aiser.query({"measures": ["o.revenue"]}).df) == hand(
         retail, "SELECT sum(revenue) FROM orders"
     )
+
+
+def test_order_priority_is_part_of_the_query(retail):
+    """{"a": "asc", "b": "desc"} and {"b": "desc", "a": "asc"} sort differently: the
+    compiled-SQL cache must not mix them up."""
+    base = {"measures": ["orders.count"], "dimensions": ["orders.status", "products.category"]}
+    first = retail.query({**base, "order": {"orders.status": "asc", "products.category": "desc"}})
+    second = retail.query({**base, "order": {"products.category": "desc", "orders.status": "asc"}})
+    frame = first.df
+    assert frame.equals(
+        frame.sort_values(
+            ["orders.status", "products.category"], ascending=[True, False]
+        ).reset_index(drop=True)
+    )
+    other = second.df
+    assert other.equals(
+        other.sort_values(
+            ["products.category", "orders.status"], ascending=[False, True]
+        ).reset_index(drop=True)
+    )
+    assert not frame.equals(other)

@@ -20,7 +20,7 @@ from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from aiser_jupyter.server import create_app
-from aiser_jupyter.server.run import ServerFailed, ServerHandle, ServerMethods
+from aiser_jupyter.server.run import ServerFailed, ServerHandle
 from aiser_jupyter.sessions import Session
 
 SECRET = "a-test-secret-of-thirty-two-bytes!"
@@ -483,12 +483,8 @@ def test_the_official_cube_client_sees_only_its_tenant(cubejs_client):
     assert "customers.segment is not visible" in out["hidden"]["error"]
 
 
-class ServingSession(Session, ServerMethods):
-    """A Session with the serve() mixin, as Session will have it."""
-
-
 def test_serve_from_a_notebook_runs_in_the_background_until_stopped():
-    session = ServingSession()
+    session = Session()
     try:
         session.load_sample()
         session.load_model("examples/model/retail.yml")

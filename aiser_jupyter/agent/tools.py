@@ -89,7 +89,8 @@ def build_tools(work: Workspace) -> list[Tool]:
             for c, t in zip(result.df.columns, result.to_arrow().schema.types, strict=True)
         )
         return work.give(
-            f"{table}: {count:,} rows; columns: {columns}\nsample:\n{rows_text(result)}"
+            f"{table}: {count:,} rows; columns: {columns}\n"
+            f"sample:\n{rows_text(session.mask_for_model(result))}"
         )
 
     def run_semantic_query(args: dict[str, Any]) -> str:
@@ -111,7 +112,7 @@ def build_tools(work: Workspace) -> list[Tool]:
             work.result = session.query(query)
         except AiserError as exc:
             raise ToolFailed(str(exc)) from None
-        return work.give(rows_text(work.result))
+        return work.give(rows_text(session.mask_for_model(work.result)))
 
     def run_sql(args: dict[str, Any]) -> str:
         sql = str(args.get("sql", ""))
@@ -125,7 +126,7 @@ def build_tools(work: Workspace) -> list[Tool]:
         except AiserError as exc:
             raise ToolFailed(str(exc)) from None
         work.result, work.query, work.sql, work.sql_connection = result, None, sql, connection
-        return work.give(rows_text(result))
+        return work.give(rows_text(session.mask_for_model(result)))
 
     def draw_chart(args: dict[str, Any]) -> str:
         if work.result is None:

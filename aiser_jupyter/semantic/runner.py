@@ -62,7 +62,7 @@ class PreparedQuery:
             dialect,
             rollup.full_name if rollup else "",
             table,
-            json.dumps(self.raw, sort_keys=True, default=str),
+            query_key(self.raw),
             minute,
             tuple(sorted(self.masks.items())),
         )
@@ -174,3 +174,12 @@ def annotation(model: SemanticModel, query: Query) -> dict[str, Any]:
             t.alias: describe(t.dimension) for t in query.time_dimensions if t.granularity
         },
     }
+
+
+def query_key(raw: dict[str, Any]) -> str:
+    """The query written one way whatever its spacing and key order, except that an ``order``
+    object keeps its order: it says which member sorts first."""
+    query = dict(raw)
+    if isinstance(query.get("order"), dict):
+        query["order"] = list(query["order"].items())
+    return json.dumps(query, sort_keys=True, default=str)

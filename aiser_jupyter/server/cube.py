@@ -13,6 +13,7 @@ from datetime import date, datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from aiser_jupyter.errors import AiserError
+from aiser_jupyter.semantic.runner import query_key
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -43,10 +44,7 @@ class Part:
     def key(self) -> str:
         """The query, written one way whatever the spacing and key order of the request (but
         an ``order`` object keeps its order: it says which member sorts first)."""
-        query = dict(self.query)
-        if isinstance(query.get("order"), dict):
-            query["order"] = list(query["order"].items())
-        return json.dumps([query, self.label, self.blend], sort_keys=True, default=str)
+        return json.dumps([query_key(self.query), self.label, self.blend], default=str)
 
 
 def parse_query_param(value: Any) -> dict[str, Any] | list[Any]:
