@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import queue
 import sqlite3
 import threading
+import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
@@ -84,6 +86,8 @@ class AuditEntry:
 def redact_sql(text: str) -> str:
     """SQL with registered secrets hidden, and passwords in URLs written as string literals
     (``ATTACH 'postgresql://u:pw@h/db'``) shown as ``***``."""
+    if "://" not in text:  # no URL, no literal to look for: spare the parse
+        return redact(text)
     import sqlglot
     from sqlglot import exp
 
@@ -113,6 +117,10 @@ class AuditLog:
     def __init__(self, target: str | Path):
         self.target = str(target)
         self._lock = threading.RLock()
+        self._queue: queue.Queue[tuple[str, str | None, dict[str, Any]] | None] = queue.Queue()
+        self._writer: threading.Thread | None = None
+        self.failures: list[str] = []
+        """Entries the background writer could not write (why), for `flush` to report."""
         if self.target.startswith(("postgresql://", "postgres://")):
             self._open_postgres()
         else:
@@ -194,10 +202,11 @@ class AuditLog:
         duration: float | None = None,
         outcome: str = "allowed",
         reason: str | None = None,
+        at: str | None = None,
     ) -> AuditEntry:
         """Append one entry (secrets redacted from `sql` and `reason`); `duration` in seconds."""
         values = [
-            datetime.now(timezone.utc).isoformat(timespec="microseconds"),
+            at or datetime.now(timezone.utc).isoformat(timespec="microseconds"),
             context.user if context else None,
             context.tenant if context else None,
             ",".join(context.groups) if context and context.groups else None,
@@ -224,6 +233,38 @@ class AuditLog:
             )[0]
         return AuditEntry(int(entry_id), *values, digest)
 
+    def submit(self, kind: str, sql: str | None, **fields: Any) -> None:
+        """`record` on a background thread, so that a query never waits for the log's disk
+        (the time is taken now); readers of the log `flush` first."""
+        fields.setdefault("at", datetime.now(timezone.utc).isoformat(timespec="microseconds"))
+        with self._lock:
+            if self._writer is None:
+                self._writer = threading.Thread(target=self._write, name="aiser-audit", daemon=True)
+                self._writer.start()
+        self._queue.put((kind, sql, fields))
+
+    def flush(self) -> None:
+        """Wait until every submitted entry is written; warn about any that could not be."""
+        self._queue.join()
+        if self.failures:
+            failed, self.failures = self.failures, []
+            warnings.warn(
+                f"not audited: {len(failed)} entries could not be written ({failed[-1]})",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+
+    def _write(self) -> None:
+        while (item := self._queue.get()) is not None:
+            kind, sql, fields = item
+            try:
+                self.record(kind, sql, **fields)
+            except AiserError as exc:
+                self.failures.append(str(exc))
+            finally:
+                self._queue.task_done()
+        self._queue.task_done()
+
     def entries(
         self,
         since: datetime | timedelta | str | None = None,
@@ -232,6 +273,7 @@ class AuditLog:
         limit: int | None = None,
     ) -> list[AuditEntry]:
         """Entries in the order they were written; `since` a time, an ISO text, or an age."""
+        self.flush()
         where, params = ["1 = 1"], []
         if since is not None:
             where.append("at >= ?")
@@ -263,6 +305,7 @@ class AuditLog:
     def verify(self) -> int:
         """Check the hash chain from the first entry; the number of entries checked. Raises
         AuditFailed naming the first entry whose content or place in the chain was changed."""
+        self.flush()
         rows = self._fetch(f"SELECT id, {FIELDS}, prev_hash, hash FROM aiser_audit ORDER BY id")
         prev = GENESIS
         for row in rows:
@@ -275,6 +318,10 @@ class AuditLog:
         return len(rows)
 
     def close(self) -> None:
+        if self._writer is not None:
+            self._queue.put(None)
+            self._writer.join()
+            self._writer = None
         with self._lock:
             self._conn.close()
 

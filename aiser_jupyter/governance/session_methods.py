@@ -125,7 +125,7 @@ class GovernanceMethods:
             else ("refused" if isinstance(error, REFUSALS) else "failed")
         )
         try:
-            self.audit_log.record(
+            self.audit_log.submit(
                 entry.kind,
                 entry.sql,
                 context=current() or self.security_context,
@@ -144,7 +144,7 @@ class GovernanceMethods:
         if self._audit_log is None:
             return
         text = query if isinstance(query, str) else json.dumps(query, default=str)
-        self._audit_log.record(
+        self._audit_log.submit(
             kind,
             text,
             context=current() or self.security_context,
