@@ -142,16 +142,22 @@ export class SidebarPanel extends Widget {
   }
 
   private section(key: string, title: string, count: number, ...content: Child[]): HTMLElement {
-    const details = h('details', { class: 'aiser-sb-section', 'data-section': key });
-    (details as HTMLDetailsElement).open = !this._closed.has(key);
+    const head = [h('span', { class: 'aiser-sb-section-title' }, title), h('span', { class: 'aiser-sb-count' }, String(count))];
+    return this.collapsible(key, 'aiser-sb-section', head, content);
+  }
+
+  /** A <details> (Enter or a click on its summary folds it) that stays as the user left it. */
+  private collapsible(key: string, cls: string, head: Child[], content: Child[]): HTMLElement {
+    const details = h('details', { class: cls, 'data-section': key }) as HTMLDetailsElement;
+    details.open = !this._closed.has(key);
     details.addEventListener('toggle', () => {
-      if ((details as HTMLDetailsElement).open) {
+      if (details.open) {
         this._closed.delete(key);
       } else {
         this._closed.add(key);
       }
     });
-    details.append(h('summary', {}, h('span', { class: 'aiser-sb-section-title' }, title), h('span', { class: 'aiser-sb-count' }, String(count))), ...content);
+    details.append(h('summary', { 'data-key': `summary:${key}` }, ...head), ...content);
     return details;
   }
 
@@ -240,8 +246,8 @@ export class SidebarPanel extends Widget {
             h('ul', { role: 'group' }, ...cube[`${kind}s`].map(member => this.member(cube, member, kind)))
           )
         );
-      const head = h('span', { class: 'aiser-sb-group aiser-sb-cube', title: cube.description ?? cube.name }, cube.title, h('span', { class: 'aiser-sb-detail' }, cube.name));
-      return h('li', { role: 'treeitem', 'aria-expanded': 'true' }, head, h('ul', { role: 'group' }, ...groups));
+      const head = [h('span', { class: 'aiser-sb-group', title: cube.description ?? cube.name }, cube.title), h('span', { class: 'aiser-sb-detail' }, cube.name)];
+      return h('li', { role: 'treeitem' }, this.collapsible(`cube:${cube.name}`, 'aiser-sb-cube', head, [h('ul', { role: 'group' }, ...groups)]));
     });
     return this.section('model', 'Semantic model', model.cubes.length, h('ul', { class: 'aiser-sb-tree', role: 'tree', 'aria-label': 'Semantic model' }, ...cubes));
   }
