@@ -69,6 +69,15 @@ class Settings:
     audit: str = ""
     """Where every query is recorded (a SQLite file or a ``postgresql://`` URL); empty:
     ``$AISER_HOME/audit.db``; ``off``: not recorded."""
+    cache: str = "on"
+    """``on``: repeated queries over unchanged files, lakes and APIs come from the result
+    cache; ``off``."""
+    cache_ttl: int = 0
+    """Seconds a database result may be reused (databases cannot say cheaply whether they
+    changed); 0 reuses none."""
+    cache_memory_mb: int = 512
+    cache_disk_mb: int = 4096
+    """Bounds of the cache in memory and under ``$AISER_HOME/cache``; LRU beyond them."""
     widgets: str = "auto"
     """``auto``: charts and big results show as live widgets where a widget front end is
     attached (JupyterLab, Notebook 7, Voila), as static HTML elsewhere; ``on``; ``off``."""

@@ -25,6 +25,10 @@ class SqlOptions:
     read_only: bool = False
     chart: str | None = None
     """``--chart [KIND]``: "" lets the shape choose."""
+    engine: str | None = None
+    dialect: str | None = None
+    explain: bool = False
+    cache: bool = True
     rest: list[str] = field(default_factory=list)
 
 
@@ -35,9 +39,19 @@ _VALUE_OPTIONS = {
     "--limit": "limit",
     "-c": "connection",
     "--connection": "connection",
+    "--engine": "engine",
+    "--dialect": "dialect",
 }
-_FLAG_OPTIONS = {"--no-execute": ("execute", False), "--read-only": ("read_only", True)}
-SQL_USAGE = "%%sql [CONNECTION] [-o VAR] [--save NAME] [--no-execute] [--limit N] [--chart [KIND]]"
+_FLAG_OPTIONS = {
+    "--no-execute": ("execute", False),
+    "--read-only": ("read_only", True),
+    "--explain": ("explain", True),
+    "--no-cache": ("cache", False),
+}
+SQL_USAGE = (
+    "%%sql [CONNECTION] [-o VAR] [--save NAME] [--no-execute] [--limit N] [--read-only]"
+    " [--engine NAME] [--dialect D] [--explain] [--no-cache] [--chart [KIND]]"
+)
 
 
 def _is_option(word: str) -> bool:
@@ -124,6 +138,8 @@ def _aiser_parser() -> _Parser:
     commands.add_parser("panel", help="a form to test and make connections")
     commands.add_parser("browse", help="browse connections, tables and the semantic model")
     commands.add_parser("snippets", help="saved queries")
+    cache = commands.add_parser("cache", help="the result cache: stats or clear")
+    cache.add_argument("action", nargs="?", choices=["stats", "clear"], default="stats")
     commands.add_parser("history", help="queries run in this kernel")
     sample = commands.add_parser("sample", help="load the sample retail tables into DuckDB")
     sample.add_argument("--seed", type=int, default=7)
@@ -193,7 +209,13 @@ class AiserMagics(Magics):
             save=options.save,
             execute=options.execute,
             read_only=options.read_only,
+            engine=options.engine,
+            dialect=options.dialect,
+            explain=options.explain,
+            cache=options.cache,
         )
+        if options.explain:
+            return result
         if result is None:
             print(f"Saved snippet {options.save!r}." if options.save else "Not executed.")
             return None
@@ -262,6 +284,12 @@ class AiserMagics(Magics):
             import pandas as pd
 
             return pd.DataFrame(list(session.snippets.items()), columns=["name", "sql"])
+        if args.command == "cache":
+            if args.action == "clear":
+                print(f"Cleared {session.cache_clear()} cached results.")
+            else:
+                print(session.cache_stats())
+            return None
         if args.command == "history":
             return session.history_frame()
         if args.command == "model":

@@ -11,6 +11,8 @@ import pandas as pd
 if TYPE_CHECKING:
     import pyarrow as pa
 
+    from aiser_jupyter.engines.router import RoutePlan
+
 THREADED_CONVERSION_ROWS = 50_000
 """Below this many rows, a single-threaded Arrow→pandas conversion is faster."""
 
@@ -33,6 +35,8 @@ class Result:
     """Rows the query has without its limit, when ``total`` was asked for."""
     pre_aggregation: str | None = None
     """The rollup (``cube.name``) that answered a semantic query, if one did."""
+    plan: RoutePlan | None = None
+    """Where the router ran it and why, the SQL each engine got, whether it was cached."""
     _df: pd.DataFrame | None = field(default=None, repr=False)
 
     @property

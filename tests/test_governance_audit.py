@@ -66,6 +66,7 @@ def test_secrets_are_redacted(gov):
 def test_the_log_survives_a_new_session_and_exports_jsonl(gov, tmp_path):
     gov.sql("SELECT 1 AS one")
     gov.sql("SELECT 2 AS two")
+    gov.audit_log.flush()  # entries reach the file within a quarter second; now, for the test
     later = Session()
     later.start_audit()
     later.sql("SELECT 3 AS three")

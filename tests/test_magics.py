@@ -150,7 +150,12 @@ def test_line_magic_names_a_connection(ip, tmp_path):
     run(ip, "%sql other CREATE TABLE only_here AS SELECT 7 AS v")
     run(ip, "%aiser use duckdb")
     assert run(ip, "%sql other SELECT v FROM only_here")["v"].tolist() == [7]
-    assert isinstance(run_failing(ip, "%sql SELECT v FROM only_here"), QueryError)
+    # Addressed to the embedded DuckDB, the query still finds the table where it lives.
+    routed = run(ip, "%sql SELECT v FROM only_here")
+    assert routed["v"].tolist() == [7]
+    plan = run(ip, "%sql --explain SELECT v FROM only_here")
+    assert plan.connection == "other" and plan.reasons
+    assert isinstance(run_failing(ip, "%sql SELECT v FROM nowhere_at_all"), QueryError)
 
 
 def test_history_lists_every_query(ip):

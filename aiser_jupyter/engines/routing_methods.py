@@ -128,7 +128,7 @@ class RoutingMethods:
         )
         result = self._run(_as(target, executor), "sql", sql, prepare, limit, list(notes or []))
         result.notes.extend(_plan_notes(plan))
-        result.plan = plan  # type: ignore[attr-defined]
+        result.plan = plan
         return result
 
     def cache_stats(self) -> CacheStats:

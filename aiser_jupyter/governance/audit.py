@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import queue
 import sqlite3
 import threading
 import warnings
+from collections import deque
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
@@ -106,6 +106,42 @@ def redact_sql(text: str) -> str:
     return redact(text)
 
 
+WRITE_BATCH = 500
+"""Entries the background writer puts in one transaction at most."""
+WRITE_INTERVAL_S = 0.25
+"""How often the background writer looks for entries (a `flush` wakes it at once)."""
+
+
+def _values(
+    kind: str,
+    sql: str | None,
+    *,
+    context: SecurityContext | None = None,
+    connection: str | None = None,
+    engine: str | None = None,
+    rows: int | None = None,
+    duration: float | None = None,
+    outcome: str = "allowed",
+    reason: str | None = None,
+    at: str | None = None,
+) -> list[Any]:
+    """One entry's columns, secrets redacted, in the order of FIELDS."""
+    return [
+        at or datetime.now(timezone.utc).isoformat(timespec="microseconds"),
+        context.user if context else None,
+        context.tenant if context else None,
+        ",".join(context.groups) if context and context.groups else None,
+        kind,
+        connection,
+        engine,
+        None if sql is None else redact_sql(sql),
+        rows,
+        None if duration is None else round(duration * 1000, 3),
+        outcome,
+        None if reason is None else redact(reason),
+    ]
+
+
 def _digest(prev: str, values: Sequence[Any]) -> str:
     body = json.dumps([prev, *values], default=str, separators=(",", ":"))
     return hashlib.sha256(body.encode()).hexdigest()
@@ -117,7 +153,11 @@ class AuditLog:
     def __init__(self, target: str | Path):
         self.target = str(target)
         self._lock = threading.RLock()
-        self._queue: queue.Queue[tuple[str, str | None, dict[str, Any]] | None] = queue.Queue()
+        self._pending: deque[tuple[str, str | None, dict[str, Any]]] = deque()
+        self._wake = threading.Event()
+        self._written = threading.Condition()
+        self._busy = False
+        self._closing = False
         self._writer: threading.Thread | None = None
         self.failures: list[str] = []
         """Entries the background writer could not write (why), for `flush` to report."""
@@ -205,47 +245,51 @@ class AuditLog:
         at: str | None = None,
     ) -> AuditEntry:
         """Append one entry (secrets redacted from `sql` and `reason`); `duration` in seconds."""
-        values = [
-            at or datetime.now(timezone.utc).isoformat(timespec="microseconds"),
-            context.user if context else None,
-            context.tenant if context else None,
-            ",".join(context.groups) if context and context.groups else None,
-            kind,
-            connection,
-            engine,
-            None if sql is None else redact_sql(sql),
-            rows,
-            None if duration is None else round(duration * 1000, 3),
-            outcome,
-            None if reason is None else redact(reason),
-        ]
-        marks = ", ".join("?" * (len(values) + 2))
+        fields = dict(context=context, connection=connection, engine=engine, rows=rows)
+        fields.update(duration=duration, outcome=outcome, reason=reason, at=at)
+        return self._append([(kind, sql, fields)])[0]
+
+    def _append(self, items: Sequence[tuple[str, str | None, dict[str, Any]]]) -> list[AuditEntry]:
+        """Entries chained and written in one transaction."""
+        rows = [_values(kind, sql, **fields) for kind, sql, fields in items]
+        marks = ", ".join("?" * (len(rows[0]) + 2))
+        written = []
         with self._transaction():
             if self._mark == "$":
                 self._fetch("SELECT 1 FROM pg_advisory_xact_lock(?)", (_POSTGRES_LOCK,))
             last = self._fetch("SELECT hash FROM aiser_audit ORDER BY id DESC LIMIT 1")
             prev = last[0][0] if last else GENESIS
-            digest = _digest(prev, values)
-            (entry_id,) = self._fetch(
-                f"INSERT INTO aiser_audit ({FIELDS}, prev_hash, hash) VALUES ({marks})"
-                " RETURNING id",
-                (*values, prev, digest),
-            )[0]
-        return AuditEntry(int(entry_id), *values, digest)
+            for values in rows:
+                digest = _digest(prev, values)
+                (entry_id,) = self._fetch(
+                    f"INSERT INTO aiser_audit ({FIELDS}, prev_hash, hash) VALUES ({marks})"
+                    " RETURNING id",
+                    (*values, prev, digest),
+                )[0]
+                written.append(AuditEntry(int(entry_id), *values, digest))
+                prev = digest
+        return written
 
     def submit(self, kind: str, sql: str | None, **fields: Any) -> None:
-        """`record` on a background thread, so that a query never waits for the log's disk
-        (the time is taken now); readers of the log `flush` first."""
+        """`record` later, on a background thread that wakes a few times a second: a query
+        neither waits for the log's disk nor wakes a thread (the time is taken now).
+        Readers of the log `flush` first."""
         fields.setdefault("at", datetime.now(timezone.utc).isoformat(timespec="microseconds"))
-        with self._lock:
-            if self._writer is None:
-                self._writer = threading.Thread(target=self._write, name="aiser-audit", daemon=True)
-                self._writer.start()
-        self._queue.put((kind, sql, fields))
+        self._pending.append((kind, sql, fields))
+        if self._writer is None:
+            with self._lock:
+                if self._writer is None:
+                    self._writer = threading.Thread(
+                        target=self._write, name="aiser-audit", daemon=True
+                    )
+                    self._writer.start()
 
     def flush(self) -> None:
         """Wait until every submitted entry is written; warn about any that could not be."""
-        self._queue.join()
+        if self._writer is not None:
+            self._wake.set()
+            with self._written:
+                self._written.wait_for(lambda: not self._pending and not self._busy)
         if self.failures:
             failed, self.failures = self.failures, []
             warnings.warn(
@@ -255,15 +299,28 @@ class AuditLog:
             )
 
     def _write(self) -> None:
-        while (item := self._queue.get()) is not None:
-            kind, sql, fields = item
-            try:
-                self.record(kind, sql, **fields)
-            except AiserError as exc:
-                self.failures.append(str(exc))
-            finally:
-                self._queue.task_done()
-        self._queue.task_done()
+        """Write what was submitted, in batches, until the log closes."""
+        while True:
+            self._wake.wait(WRITE_INTERVAL_S)
+            self._wake.clear()
+            while self._pending:
+                with self._written:
+                    self._busy = True
+                items = [
+                    self._pending.popleft() for _ in range(min(WRITE_BATCH, len(self._pending)))
+                ]
+                try:
+                    self._append(items)
+                except AiserError as exc:
+                    self.failures.extend(str(exc) for _ in items)
+                finally:
+                    with self._written:
+                        self._busy = False
+                        self._written.notify_all()
+            with self._written:
+                self._written.notify_all()
+            if self._closing:
+                return
 
     def entries(
         self,
@@ -319,7 +376,8 @@ class AuditLog:
 
     def close(self) -> None:
         if self._writer is not None:
-            self._queue.put(None)
+            self._closing = True
+            self._wake.set()
             self._writer.join()
             self._writer = None
         with self._lock:
