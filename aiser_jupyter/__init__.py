@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from aiser_jupyter.governance.context import SecurityContext
     from aiser_jupyter.governance.lineage import Lineage
     from aiser_jupyter.governance.quality import Profile
+    from aiser_jupyter.insights import Insights
     from aiser_jupyter.result import Result
     from aiser_jupyter.semantic.model import SemanticModel
     from aiser_jupyter.sessions import Session
@@ -39,6 +40,8 @@ __all__ = [
     "chart",
     "check",
     "connect",
+    "dashboard",
+    "insights",
     "lineage",
     "load_ipython_extension",
     "load_sample",
@@ -62,6 +65,10 @@ def load_ipython_extension(shell: Any) -> None:
 
     register(shell)
     register_formatters(shell)
+    if getattr(shell, "kernel", None) is not None:  # the JupyterLab sidebar talks to kernels
+        from aiser_jupyter.sidebar import register_sidebar
+
+        register_sidebar(shell)
 
 
 def session() -> Session:
@@ -139,6 +146,12 @@ def serve(
     return session().serve(port, secret, background, **options)
 
 
+def insights(data: Any, **options: Any) -> Insights:
+    """What changed, what is unusual and why, in a Result, a DataFrame or a Cube query: trend,
+    seasons, anomalies, a forecast, drivers by dimension; ranked, each in one sentence."""
+    return session().insights(data, **options)
+
+
 def load_sample(seed: int = 7) -> Connection:
     """Load the sample retail business (customers, products, orders) into the default DuckDB."""
     return session().load_sample(seed)
@@ -196,3 +209,13 @@ def browse() -> SchemaBrowser:
     from aiser_jupyter.widgets.schema import SchemaBrowser
 
     return SchemaBrowser(session())
+
+
+
+def __getattr__(name: str) -> Any:
+    """``aiser.dashboard(...)``: a callable module, imported on first use."""
+    if name == "dashboard":
+        import importlib
+
+        return importlib.import_module("aiser_jupyter.dashboard")
+    raise AttributeError(f"module 'aiser_jupyter' has no attribute {name!r}")

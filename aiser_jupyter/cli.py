@@ -128,6 +128,11 @@ def app_from_env() -> Any:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["mcp"]:  # ``aiser mcp serve …``: the MCP server has its own options
+        from aiser_jupyter.mcp.__main__ import main as mcp_main
+
+        return mcp_main(argv[1:])
     args = parser().parse_args(argv)
     try:
         serve(args)

@@ -135,6 +135,11 @@ def _aiser_parser() -> _Parser:
     mcp.add_argument("--timeout", type=float, default=30.0)
     mcp.add_argument("--port", type=int, default=8765)
     commands.add_parser("tools", help="the agent's tools: built-in, Python, MCP")
+    insights = commands.add_parser("insights", help="what changed, what is unusual and why")
+    insights.add_argument("target", nargs="?", help="a variable, a Cube query (JSON) or _")
+    insights.add_argument("--measure", action="append")
+    insights.add_argument("--by")
+    insights.add_argument("--limit", type=int, default=20)
     commands.add_parser("panel", help="a form to test and make connections")
     commands.add_parser("browse", help="browse connections, tables and the semantic model")
     commands.add_parser("snippets", help="saved queries")
@@ -232,7 +237,7 @@ class AiserMagics(Magics):
     def aiser(self, line: str) -> Any:
         """Connections, schema, snippets and history. Usage: %aiser COMMAND (connect, connections,
         use, disconnect, schema, panel, browse, snippets, history, sample, model, remember,
-        memory, audit, mcp, tools)"""
+        memory, audit, mcp, tools, insights, cache)"""
         args = _aiser_parser().parse_args(shlex.split(line))
         session = self.session
         if args.command in (None, "connections"):
@@ -262,6 +267,11 @@ class AiserMagics(Magics):
             return None
         if args.command == "memory":
             return self._memory(args)
+        if args.command == "insights":
+            from aiser_jupyter.insights.session_methods import line_target
+
+            target = line_target(args.target, self.shell.user_ns)
+            return session.insights(target, measures=args.measure, by=args.by, limit=args.limit)
         if args.command == "mcp":
             return self._mcp(args)
         if args.command == "tools":
@@ -393,7 +403,10 @@ class AiserMagics(Magics):
         if args.out:
             self.shell.user_ns[args.out] = answer
         if answer.cell and not args.no_cell:
-            self.shell.set_next_input(answer.cell)
+            from aiser_jupyter.sidebar import insert_cell
+
+            if not insert_cell(answer.cell):  # no JupyterLab sidebar: the next cell instead
+                self.shell.set_next_input(answer.cell)
         return answer
 
     @cell_magic

@@ -15,10 +15,12 @@ from typing import TYPE_CHECKING, Any
 
 from aiser_jupyter.agent.session_methods import AgentMethods
 from aiser_jupyter.config import Settings
+from aiser_jupyter.dashboard.session_methods import DashboardMethods
 from aiser_jupyter.engines.routing_methods import RoutingMethods
 from aiser_jupyter.errors import AiserError, ConnectionFailed, UnknownConnection
 from aiser_jupyter.governance.session_methods import GovernanceMethods
 from aiser_jupyter.history import HistoryEntry
+from aiser_jupyter.insights.session_methods import InsightMethods
 from aiser_jupyter.mcp.session_methods import ToolMethods
 from aiser_jupyter.result import Result
 from aiser_jupyter.security.secrets import redact, redact_url
@@ -44,7 +46,14 @@ if TYPE_CHECKING:
 
 
 class Session(
-    SemanticMethods, AgentMethods, RoutingMethods, ToolMethods, GovernanceMethods, ServerMethods
+    SemanticMethods,
+    AgentMethods,
+    InsightMethods,
+    DashboardMethods,
+    RoutingMethods,
+    ToolMethods,
+    GovernanceMethods,
+    ServerMethods,
 ):
     def __init__(self, settings: Settings | None = None):
         self.settings = settings or Settings.load()
@@ -429,6 +438,7 @@ class Session(
             duck.engine.store(table_name, table)  # type: ignore[attr-defined]
             duck.tables.append(table_name)
         self.current = duck.name
+        self.changed("connections")
         return duck
 
     def close(self) -> None:

@@ -236,3 +236,28 @@ def test_agent_sql_on_postgres_runs_read_only_with_a_time_limit(retail, llm, pg_
     expected = pg_server.psql("SELECT region, sum(amount) FROM sales GROUP BY 1 ORDER BY 1")
     got = "\n".join(f"{r}|{t:.2f}" for r, t in sorted(result.df.itertuples(index=False)))
     assert got == expected
+
+
+def test_the_model_can_ask_for_insights_on_its_result(retail, llm):
+    from aiser_jupyter.sources.sample import PLANTED_ANOMALIES
+
+    daily = {
+        "measures": ["orders.count"],
+        "timeDimensions": [{"dimension": "orders.order_date", "granularity": "day"}],
+    }
+    llm.script(Call("run_semantic_query", {"query": daily}), Call("find_insights"), "Done.")
+    retail.ask("anything unusual in daily orders?")
+    found = json.loads(llm.requests[2]["messages"][-1]["content"])["tool_result"]
+    for anomaly in PLANTED_ANOMALIES:
+        assert anomaly.day.isoformat() in found
+
+
+def test_insights_magic_reads_a_variable(ip, retail):
+    run(ip, "import aiser_jupyter as aiser")
+    run(
+        ip,
+        "daily = aiser.query({'measures': ['orders.count'], 'timeDimensions': "
+        "[{'dimension': 'orders.order_date', 'granularity': 'day'}]})",
+    )
+    found = run(ip, "%aiser insights daily --limit 5")
+    assert len(found) <= 5 and any(item.kind == "anomaly" for item in found)

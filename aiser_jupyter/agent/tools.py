@@ -139,6 +139,17 @@ def build_tools(work: Workspace) -> list[Tool]:
             raise ToolFailed(str(exc)) from None
         return work.give(f"chart drawn: {work.chart.reason}")
 
+    def find_insights(args: dict[str, Any]) -> str:
+        if work.result is None:
+            raise ToolFailed("Run a query first: insights read the last result")
+        from aiser_jupyter.insights import insights_text
+
+        try:
+            found = session.insights(work.result, by=args.get("by") or None, limit=8)
+        except AiserError as exc:
+            raise ToolFailed(str(exc)) from None
+        return work.give(insights_text(found, limit=8))
+
     def remember(args: dict[str, Any]) -> str:
         entry = session.memory.remember(str(args.get("fact", "")))
         return work.give(f"remembered #{entry.id}")
@@ -185,6 +196,13 @@ def build_tools(work: Workspace) -> list[Tool]:
             "Chart the last result (kind: line, bar, hbar, scatter, pie, kpi, heatmap; optional).",
             _schema(kind=text, x=text, y=text),
             draw_chart,
+        ),
+        Tool(
+            "find_insights",
+            "What changed, what is unusual and why in the last result: trend, seasons, "
+            "anomalies with dates, forecast, drivers by dimension.",
+            _schema(by=text),
+            find_insights,
         ),
         Tool(
             "remember",
