@@ -28,6 +28,7 @@ from aiser_jupyter.semantic.session_methods import SemanticMethods
 from aiser_jupyter.server.run import ServerMethods
 from aiser_jupyter.sources import targets
 from aiser_jupyter.sources.connection import Connection
+from aiser_jupyter.sources.lake_methods import LakeMethods
 from aiser_jupyter.sqltext.params import bind
 from aiser_jupyter.sqltext.snippets import Snippets
 from aiser_jupyter.sqltext.templates import has_template, render
@@ -51,6 +52,7 @@ class Session(
     InsightMethods,
     DashboardMethods,
     RoutingMethods,
+    LakeMethods,
     ToolMethods,
     GovernanceMethods,
     ServerMethods,
@@ -98,7 +100,10 @@ class Session(
         elif isinstance(target, str) or hasattr(target, "__fspath__"):
             text = os.fspath(target)
             named = None if targets.is_url(text) else targets.resolve_named(text)
-            if targets.is_url(text):
+            external = self.open_external(text, name, **options)  # Spark, lakes, HTTP APIs
+            if external is not None:
+                connection = external
+            elif targets.is_url(text):
                 connection = Connection(
                     name or targets.url_name(text), targets.open_url(text, **options), text
                 )

@@ -14,7 +14,6 @@ import pytest
 
 from aiser_jupyter.errors import ConnectionFailed
 from aiser_jupyter.sources.http_api import PAGES, HttpApi, Pagination, retry_after_seconds
-from aiser_jupyter.sources.lake_methods import LakeMethods
 
 ITEMS = [{"id": i, "name": f"item {i}", "price": i * 2.5} for i in range(1, 26)]
 TOKEN = "s3cr3t-token-value"
@@ -98,8 +97,7 @@ def clean():
 def session():
     from aiser_jupyter.sessions import Session
 
-    cls = Session if issubclass(Session, LakeMethods) else type("S", (LakeMethods, Session), {})
-    made = cls()
+    made = Session()
     yield made
     made.close()
 
@@ -249,3 +247,14 @@ def test_reaching_max_pages_says_so(server):
             f"{server}/items", records="data", paginate=PAGED, max_pages=2, progress=False
         ).fetch()
     assert table.num_rows == 20
+
+
+def test_connect_takes_an_api_url_like_any_other_source(ip, server):
+    from conftest import run
+
+    ip.user_ns.update(paged=PAGED, url=f"{server}/items")
+    run(ip, "import aiser_jupyter as aiser")
+    run(ip, "aiser.connect(url, name='items', records='data', paginate=paged, progress=False)")
+    frame = run(ip, "%sql SELECT count(*) AS n, sum(price) AS total FROM items")
+    assert frame["n"][0] == len(ITEMS)
+    assert frame["total"][0] == sum(item["price"] for item in ITEMS)

@@ -14,7 +14,7 @@ pytest.importorskip("deltalake")
 from deltalake import write_deltalake
 from pyiceberg.types import StringType
 
-from aiser_jupyter.sources.lake_methods import LakeMethods, external_kind, table_name
+from aiser_jupyter.sources.lake_methods import external_kind, table_name
 from aiser_jupyter.sources.lakes import catalog_options, local_catalog, open_lake
 
 FIRST = pa.table({"id": pa.array([1, 2, 3], pa.int64()), "amount": [1.5, 2.5, 3.5]})
@@ -24,8 +24,7 @@ FIRST = pa.table({"id": pa.array([1, 2, 3], pa.int64()), "amount": [1.5, 2.5, 3.
 def session():
     from aiser_jupyter.sessions import Session
 
-    cls = Session if issubclass(Session, LakeMethods) else type("S", (LakeMethods, Session), {})
-    made = cls()
+    made = Session()
     yield made
     made.close()
 

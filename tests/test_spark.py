@@ -233,10 +233,7 @@ def test_a_session_connects_spark_binds_parameters_and_shares_lakes(spark, tmp_p
     from deltalake import write_deltalake
 
     from aiser_jupyter.sessions import Session
-    from aiser_jupyter.sources.lake_methods import LakeMethods
-
-    cls = Session if issubclass(Session, LakeMethods) else type("S", (LakeMethods, Session), {})
-    session = cls()
+    session = Session()
     try:
         connection = session.connect_spark("spark://local[2]", progress=False)
         assert connection.kind == "spark" and session.current == "spark"
