@@ -253,3 +253,17 @@ def test_ask_offline(executed: Callable[[str], Any], duck: duckdb.DuckDBPyConnec
     status_rows = table_rows(tagged(nb, "check-ask-status"))
     assert {r[0]: int(r[1]) for r in status_rows} == statuses
     assert "COUNT(" in printed(tagged(nb, "check-ask-status"))
+
+
+def test_spark_and_duckdb_agree(
+    executed: Callable[[str], Any], duck: duckdb.DuckDBPyConnection
+) -> None:
+    out = printed(tagged(executed("spark.ipynb"), "check-spark"))
+    expected = duck.sql(
+        "SELECT status, count(*), round(sum(revenue), 2) FROM orders GROUP BY 1 ORDER BY 1"
+    ).fetchall()
+    assert f"Spark and DuckDB agree on {len(expected)} statuses: True" in out
+    rows = [line.split() for line in out.splitlines()[2:]]
+    assert [(r[0], int(r[1]), float(r[2])) for r in rows] == [
+        (s, n, pytest.approx(v, abs=0.005)) for s, n, v in expected
+    ]
