@@ -14,22 +14,9 @@ import nbformat
 import pytest
 
 from tools.browser import JupyterLab, offline_browser
+from tools.browser import assert_drawn as drawn
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "build" / "test-artifacts"
-
-PAINTED = """(box) => {
-  const canvas = box.querySelector('canvas');
-  const data = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
-  let painted = 0;
-  const colors = new Set();
-  for (let i = 0; i < data.length; i += 4) {
-    if (data[i + 3] > 0) {
-      painted++;
-      colors.add((data[i] << 16) | (data[i + 1] << 8) | data[i + 2]);
-    }
-  }
-  return { share: painted / (canvas.width * canvas.height), colors: colors.size };
-}"""
 
 RUN_NEW_CELL = """async (source) => {
   const panel = window.jupyterapp.shell.currentWidget;
@@ -46,11 +33,7 @@ GROUP BY 1 ORDER BY 2 DESC"""
 
 def assert_drawn(page, box, name: str) -> None:
     """The chart's canvas is painted with several colours, not blank; screenshot kept."""
-    painted = page.evaluate(PAINTED, box.element_handle())
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    box.screenshot(path=str(ARTIFACTS / f"{name}.png"))
-    assert painted["share"] > 0.005, painted  # a blank canvas paints nothing
-    assert painted["colors"] > 3, painted
+    drawn(page, box, ARTIFACTS / f"{name}.png")
 
 
 def wait_for_file(path: Path, timeout: float = 20) -> bytes:

@@ -81,7 +81,54 @@ def offline_browser() -> Iterator[tuple[Any, list[str]]]:
             browser.close()
 
 
-class JupyterLab:
+class ServerProcess:
+    """A server started in a subprocess for a test: launched, waited for, stopped."""
+
+    process: subprocess.Popen[bytes] | None = None
+    log: Path
+
+    def start(self) -> Any:
+        raise NotImplementedError
+
+    def _launch(
+        self, command: list[str], env: dict[str, str], ready: Any, what: str, timeout: float
+    ) -> None:
+        """Run `command` (output to the log) until `ready()` says it serves, or fail clearly."""
+        with open(self.log, "wb") as log:
+            self.process = subprocess.Popen(command, env=env, stdout=log, stderr=log)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"{what} exited:\n{self.log.read_text()[-3000:]}")
+            with contextlib.suppress(OSError):
+                if ready():
+                    return
+            time.sleep(0.3)
+        self.stop()
+        raise RuntimeError(f"{what} did not start in {timeout:.0f} s")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+        self.process = None
+
+    def __enter__(self) -> Any:
+        return self.start()
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+class JupyterLab(ServerProcess):
     """``jupyter lab`` on loopback with a token, isolated config, and the app exposed to
     scripts (``window.jupyterapp``) so tests can run commands such as "run all cells"."""
 
@@ -127,41 +174,14 @@ class JupyterLab:
         notification = Path(self.home, "settings", "@jupyterlab", "apputils-extension")
         notification.mkdir(parents=True)
         (notification / "notification.jupyterlab-settings").write_text('{"fetchNews": "false"}')
-        with open(self.log, "wb") as log:
-            self.process = subprocess.Popen(command, env=env, stdout=log, stderr=log)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"jupyter lab exited:\n{self.log.read_text()[-3000:]}")
-            with (
-                contextlib.suppress(OSError),
-                urllib.request.urlopen(self.url("api/status"), timeout=2) as reply,
-            ):
+
+        def ready() -> bool:
+            with urllib.request.urlopen(self.url("api/status"), timeout=2) as reply:
                 json.load(reply)
-                return self
-            time.sleep(0.3)
-        self.stop()
-        raise RuntimeError(f"jupyter lab did not start in {timeout:.0f} s")
+            return True
 
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-        self.process = None
-
-    def __enter__(self) -> JupyterLab:
-        return self.start()
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        trace: TracebackType | None,
-    ) -> None:
-        self.stop()
+        self._launch(command, env, ready, "jupyter lab", timeout)
+        return self
 
 
 PAINTED = """(box) => {

@@ -12,23 +12,20 @@ server.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import socket
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
-from types import TracebackType
 
-from tools.browser import free_port
+from tools.browser import ServerProcess, free_port
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "aiser_jupyter" / "dashboard"
 """The folder holding voila/templates/aiser (a Jupyter data folder)."""
 
 
-class Voila:
+class Voila(ServerProcess):
     """``voila NOTEBOOK`` on 127.0.0.1 at a free port; `url()` is the dashboard page."""
 
     def __init__(
@@ -69,34 +66,10 @@ class Voila:
         ]
         if self.template:
             command.append(f"--template={self.template}")
-        with open(self.log, "wb") as log:
-            self.process = subprocess.Popen(command, env=env, stdout=log, stderr=log)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"voila exited:\n{self.log.read_text()[-3000:]}")
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port)):
-                return self
-            time.sleep(0.2)
-        self.stop()
-        raise RuntimeError(f"voila did not start in {timeout:.0f} s")
 
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-        self.process = None
+        def ready() -> bool:
+            with socket.create_connection(("127.0.0.1", self.port)):
+                return True
 
-    def __enter__(self) -> Voila:
-        return self.start()
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        trace: TracebackType | None,
-    ) -> None:
-        self.stop()
+        self._launch(command, env, ready, "voila", timeout)
+        return self
