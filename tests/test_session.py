@@ -243,3 +243,19 @@ def test_views_hear_of_changes_and_a_broken_view_is_dropped():
     stop()
     session.sql("SELECT 2")
     assert heard[-1] == "connections"
+
+
+def test_a_long_duckdb_query_says_how_it_is_doing(capsys):
+    session = aiser.session()
+    engine = session.connection().engine
+    engine.watch.delay = 0.2
+    engine.con.execute(
+        "CREATE TABLE big AS SELECT range AS a, range % 997 AS b FROM range(20000000)"
+    )
+    capsys.readouterr()
+    session.sql("SELECT b, count(DISTINCT a) FROM big GROUP BY b")
+    printed = capsys.readouterr().out
+    assert "\rDuckDB: " in printed and " s" in printed
+    assert printed.endswith("\r")  # the line is wiped once the query is done
+    session.sql("SELECT 42")
+    assert capsys.readouterr().out == ""  # a quick query shows nothing

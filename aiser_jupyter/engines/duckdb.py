@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 
 from aiser_jupyter.engines.base import COLUMNS_SQL, Params, TimeLimit, take, timed_out
+from aiser_jupyter.engines.progress import QueryWatch
 from aiser_jupyter.errors import QueryError, QueryInterrupted
 
 if TYPE_CHECKING:
@@ -73,23 +74,33 @@ class DuckDBEngine:
             self.con = duckdb.connect(database, read_only=read_only, config=dict(DEFAULT_CONFIG))
         except duckdb.Error as exc:
             raise QueryError(f"Cannot open DuckDB database {database!r}: {exc}") from None
-        # Outside Jupyter, DuckDB's text progress bar would land on the process's stdout; in
-        # Jupyter DuckDB refuses the setting (it draws with ipywidgets when they exist).
-        with contextlib.suppress(duckdb.Error):
-            self.con.execute("SET enable_progress_bar = false")
+        # DuckDB tracks progress (QueryWatch shows it after a second) but prints nothing
+        # itself: its own bar would land on the process's stdout. Where a setting is refused,
+        # the bar is off.
+        try:
+            self.con.execute("SET enable_progress_bar = true")
+            self.con.execute("SET enable_progress_bar_print = false")
+        except duckdb.Error:
+            with contextlib.suppress(duckdb.Error):
+                self.con.execute("SET enable_progress_bar = false")
+        self.watch = QueryWatch("DuckDB", self.con.query_progress)
         self._frames: dict[str, Any] = {}
         self._sandbox_con: duckdb.DuckDBPyConnection | None = None
         self._sandbox_settings: list[tuple[str, str]] = []
         self._sandbox_lock = threading.Lock()
 
     def execute(self, sql: str, params: Params = None, limit: int | None = None) -> pa.Table | None:
-        with duckdb_errors(sql):
-            relation = self.con.sql(sql, params=params)
-            if relation is None:
-                return None
-            if limit is not None:
-                return take(relation.to_arrow_reader(), limit)
-            return relation.to_arrow_table()
+        self.watch.begin()
+        try:
+            with duckdb_errors(sql):
+                relation = self.con.sql(sql, params=params)
+                if relation is None:
+                    return None
+                if limit is not None:
+                    return take(relation.to_arrow_reader(), limit)
+                return relation.to_arrow_table()
+        finally:
+            self.watch.end()
 
     def execute_read_only(
         self, sql: str, params: Params = None, *, limit: int, timeout: float
