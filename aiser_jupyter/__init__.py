@@ -211,7 +211,6 @@ def browse() -> SchemaBrowser:
     return SchemaBrowser(session())
 
 
-
 def __getattr__(name: str) -> Any:
     """``aiser.dashboard(...)``: a callable module, imported on first use."""
     if name == "dashboard":
