@@ -233,6 +233,7 @@ def test_a_session_connects_spark_binds_parameters_and_shares_lakes(spark, tmp_p
     from deltalake import write_deltalake
 
     from aiser_jupyter.sessions import Session
+
     session = Session()
     try:
         connection = session.connect_spark("spark://local[2]", progress=False)
