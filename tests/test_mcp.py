@@ -356,3 +356,34 @@ def test_the_magics_add_list_and_enable_a_server(ip):
     assert enabled["name"].tolist() == ["tickets__get_ticket"]
     error = run_failing(ip, "%aiser mcp add")
     assert "NAME" in str(error)
+
+
+def test_our_server_answers_as_the_context_it_was_given(tmp_path):
+    """`--context` makes the model's access policies apply to every tool call."""
+    import yaml
+    from governance_model import MODEL as GOVERNED
+    from mcp import Client, StdioServerParameters
+
+    model = tmp_path / "governed.yml"
+    model.write_text(yaml.safe_dump(GOVERNED), encoding="utf-8")
+    context = json.dumps({"user": "ann", "tenant": "North"})
+    args = ["-m", "aiser_jupyter.mcp", "serve", "--sample", "--model", str(model)]
+    parameters = StdioServerParameters(
+        command=sys.executable, args=[*args, "--context", context], cwd=Path.cwd()
+    )
+
+    async def regions() -> set[str]:
+        async with Client(parameters) as client:
+            query = {"measures": ["orders.count"], "dimensions": ["orders.region"]}
+            result = await client.call_tool("semantic_query", {"query": query})
+            return {row["orders.region"] for row in result.structured_content["rows"]}
+
+    assert anyio.run(regions) == {"North"}
+    done = subprocess_run([*args, "--context", "[1, 2]"])
+    assert done.returncode == 2 and "--context must be a JSON object" in done.stderr
+
+
+def subprocess_run(args: list[str]):
+    import subprocess
+
+    return subprocess.run([sys.executable, *args], capture_output=True, text=True, timeout=60)

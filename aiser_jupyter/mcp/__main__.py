@@ -23,6 +23,12 @@ def parser() -> argparse.ArgumentParser:
         help="a database URL, a file or a named connection (repeat for several)",
     )
     serve.add_argument("--sample", action="store_true", help="load the sample retail tables")
+    serve.add_argument(
+        "--context",
+        metavar="JSON",
+        help='who the tools answer as, e.g. \'{"user": "ann", "tenant": "North"}\': the '
+        "model's access policies filter and mask for them",
+    )
     serve.add_argument("--port", type=int, help="serve streamable HTTP on this port, not stdio")
     serve.add_argument("--host", default="127.0.0.1", help="the address to listen on with --port")
     return top
@@ -45,6 +51,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             session.load_sample()
         if options.model:
             session.load_model(options.model)
+        if options.context:
+            session.set_context(context_claims(options.context))
         server = build_server(session)
     except AiserError as exc:
         from aiser_jupyter.security.secrets import redact
@@ -60,6 +68,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         session.close()
     return 0
+
+
+def context_claims(text: str) -> dict:
+    """The --context option's JSON object (a clear error for anything else)."""
+    import json
+
+    try:
+        claims = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise AiserError(f"--context is not JSON: {exc}") from None
+    if not isinstance(claims, dict):
+        raise AiserError('--context must be a JSON object such as {"tenant": "North"}')
+    return claims
 
 
 if __name__ == "__main__":
