@@ -261,3 +261,27 @@ def test_insights_magic_reads_a_variable(ip, retail):
     )
     found = run(ip, "%aiser insights daily --limit 5")
     assert len(found) <= 5 and any(item.kind == "anomaly" for item in found)
+
+
+def test_the_model_sees_only_the_tenants_rows_and_no_raw_sql(llm, monkeypatch):
+    """Under a security context, what the agent sends to the model is filtered by the access
+    policies, and raw SQL (which would bypass them) is refused."""
+    from governance_model import NORTH, governed_session
+
+    monkeypatch.setenv("AISER_API_KEY", KEY)
+    session = governed_session()
+    session.settings.model, session.settings.api_base = "openai/test-model", llm.api_base
+    session.set_context(NORTH)
+    query = {"measures": ["orders.count"], "dimensions": ["orders.region"]}
+    llm.script(
+        [
+            Call("run_semantic_query", {"query": query}),
+            Call("run_sql", {"sql": "SELECT * FROM orders"}),
+        ],
+        "Done.",
+    )
+    session.ask("orders by region")
+    results = [json.loads(m["content"]) for m in llm.requests[1]["messages"] if m["role"] == "tool"]
+    lines = results[0]["tool_result"].splitlines()[2:]
+    assert {line.split(",")[0] for line in lines} == {"North"}
+    assert "semantic model only" in results[1]["error"]
