@@ -70,6 +70,17 @@ def interrupt_soon():
     signal.signal(signal.SIGINT, previous)
 
 
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's headless Chromium, every request to another host blocked; a test module's
+    pages must not have tried any (the browser tests share this)."""
+    from tools.browser import offline_browser
+
+    with offline_browser() as (context, blocked):
+        yield context, blocked
+        assert blocked == [], f"pages tried to reach the internet: {blocked[:5]}"
+
+
 @pytest.fixture
 def retail():
     """The Session with the sample retail tables and their Cube model loaded."""

@@ -13,7 +13,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from tools.browser import JupyterLab, offline_browser
+from tools.browser import JupyterLab
 from tools.browser import assert_drawn as drawn
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "build" / "test-artifacts"
@@ -44,13 +44,6 @@ def wait_for_file(path: Path, timeout: float = 20) -> bytes:
             return path.read_bytes()
         time.sleep(0.1)
     raise AssertionError(f"{path.name} was not written in {timeout} s")
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with offline_browser() as (context, blocked):
-        yield context, blocked
-        assert blocked == [], f"pages tried to reach the internet: {blocked[:5]}"
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ import pytest
 
 import aiser_jupyter.dashboard as d
 from aiser_jupyter.dashboard.board import Dashboard
-from tools.browser import assert_drawn, offline_browser
+from tools.browser import assert_drawn
 from tools.voila import Voila
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -37,13 +37,6 @@ def sample():
     session.load_sample()
     yield lambda sql: [tuple(r.values()) for r in session.sql(sql).to_arrow().to_pylist()]
     session.close()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with offline_browser() as (context, blocked):
-        yield context, blocked
-        assert blocked == [], f"pages tried to reach the internet: {blocked[:5]}"
 
 
 @pytest.fixture(scope="module")

@@ -393,8 +393,9 @@ def test_a_model_folder_is_served_by_a_pool_of_sessions(retail):
 
 
 @pytest.fixture(scope="session")
-def cubejs_client() -> Path:
-    """The node project with @cubejs-client/core, installed from package-lock.json once."""
+def cubejs_client():
+    """`run(app, tokens, calls)`: serve `app` with uvicorn on loopback and make `calls` with
+    @cubejs-client/core under node (installed from package-lock.json once); its answers."""
     node = shutil.which("node")
     if node is None:
         pytest.fail("node is needed to test the API with @cubejs-client/core: install nodejs")
@@ -402,7 +403,20 @@ def cubejs_client() -> Path:
         subprocess.run(
             ["npm", "ci", "--no-audit", "--no-fund"], cwd=CLIENT_DIR, check=True, timeout=300
         )
-    return CLIENT_DIR / "run.mjs"
+
+    def run(app, tokens: dict[str, str], calls: list[dict]) -> dict:
+        with ServerHandle(app, port=0).start() as server:
+            config = {"apiUrl": server.api_url, "tokens": tokens, "calls": calls}
+            done = subprocess.run(
+                [node, str(CLIENT_DIR / "run.mjs"), json.dumps(config)],
+                capture_output=True,
+                text=True,
+                timeout=120,
+            )
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout)
+
+    return run
 
 
 def test_the_official_cube_client_reads_a_real_server(retail, cubejs_client):
@@ -418,16 +432,7 @@ def test_the_official_cube_client_reads_a_real_server(retail, cubejs_client):
     ]
     tokens = {"good": token(tenant="a"), "bad": "abc.def.ghi", "expired": token(exp=1)}
     # continue_wait=0: every first ask says "Continue wait", so the client's retry is tested too
-    with ServerHandle(create_app(retail, secret=SECRET, continue_wait=0), port=0).start() as server:
-        config = {"apiUrl": server.api_url, "tokens": tokens, "calls": calls}
-        done = subprocess.run(
-            ["node", str(cubejs_client), json.dumps(config)],
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-    assert done.returncode == 0, done.stderr
-    out = json.loads(done.stdout)
+    out = cubejs_client(create_app(retail, secret=SECRET, continue_wait=0), tokens, calls)
     [region] = out["region"]["rawData"]
     assert region_rows(region) == hand(retail, BY_REGION_SQL)
     assert [r["customers.region"] for r in out["region"]["tablePivot"]] == [
@@ -463,16 +468,7 @@ def test_the_official_cube_client_sees_only_its_tenant(cubejs_client):
         {"name": "hidden", "kind": "load", "token": "north", "query": hidden},
     ]
     tokens = {"north": token(**NORTH), "south": token(**SOUTH)}
-    with ServerHandle(create_app(gov, secret=SECRET), port=0).start() as server:
-        config = {"apiUrl": server.api_url, "tokens": tokens, "calls": calls}
-        done = subprocess.run(
-            ["node", str(cubejs_client), json.dumps(config)],
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-    assert done.returncode == 0, done.stderr
-    out = json.loads(done.stdout)
+    out = cubejs_client(create_app(gov, secret=SECRET), tokens, calls)
     hand_sql = """SELECT c.region, count(*) FROM orders o JOIN customers c USING (customer_id)
         WHERE c.region = '{}' GROUP BY 1"""
     for name, user in (("north", NORTH), ("south", SOUTH)):

@@ -230,23 +230,9 @@ class AuditLog:
                 raise
             self._fetch("COMMIT")
 
-    def record(
-        self,
-        kind: str,
-        sql: str | None,
-        *,
-        context: SecurityContext | None = None,
-        connection: str | None = None,
-        engine: str | None = None,
-        rows: int | None = None,
-        duration: float | None = None,
-        outcome: str = "allowed",
-        reason: str | None = None,
-        at: str | None = None,
-    ) -> AuditEntry:
-        """Append one entry (secrets redacted from `sql` and `reason`); `duration` in seconds."""
-        fields = dict(context=context, connection=connection, engine=engine, rows=rows)
-        fields.update(duration=duration, outcome=outcome, reason=reason, at=at)
+    def record(self, kind: str, sql: str | None, **fields: Any) -> AuditEntry:
+        """Append one entry now; `fields` as `_values` takes them (context, connection,
+        engine, rows, duration in seconds, outcome, reason, at). Secrets are redacted."""
         return self._append([(kind, sql, fields)])[0]
 
     def _append(self, items: Sequence[tuple[str, str | None, dict[str, Any]]]) -> list[AuditEntry]:
