@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from aiser_jupyter.errors import AiserError
+from aiser_jupyter.sources.targets import split_named
 
 
 def parser() -> argparse.ArgumentParser:
@@ -42,11 +43,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     session = Session()
     try:
         for target in options.connection:
-            name, _, url = target.partition("=")
-            if url and name.isidentifier():
-                session.connect(url, name=name)
-            else:
-                session.connect(target)
+            name, url = split_named(target)
+            session.connect(url, name=name)
         if options.sample:
             session.load_sample()
         if options.model:

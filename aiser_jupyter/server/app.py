@@ -31,6 +31,7 @@ from aiser_jupyter.server.cube import (
 )
 from aiser_jupyter.server.jobs import Answers, SessionPool
 from aiser_jupyter.server.metrics import Metrics, MetricsMiddleware
+from aiser_jupyter.sources.targets import split_named
 
 if TYPE_CHECKING:
     from fastapi import FastAPI, Request, Response
@@ -143,11 +144,8 @@ def open_session(
         if sample:
             session.load_sample()
         for target in connections:
-            name, _, url = target.partition("=")
-            if url and name.isidentifier():
-                session.connect(url, name=name)
-            else:
-                session.connect(target)
+            name, url = split_named(target)
+            session.connect(url, name=name)
         session.load_model(model)
         session.refresh_pre_aggregations(force=False)
     except BaseException:

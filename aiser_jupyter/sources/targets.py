@@ -98,6 +98,12 @@ def open_url(url: str, **options: Any) -> Engine:
 SERVER_SCHEMES = {"postgresql": ("postgresql", 5432), "mysql": ("mysql+pymysql", 3306)}
 
 
+def split_named(target: str) -> tuple[str | None, str]:
+    """``NAME=URL`` (a command-line ``--connection``) as (NAME, URL); otherwise (None, target)."""
+    name, _, url = target.partition("=")
+    return (name, url) if url and name.isidentifier() else (None, target)
+
+
 def build_url(kind: str, **fields: Any) -> str:
     """A connection URL from form fields (the connection panel's): ``postgresql``/``mysql``
     from host, port, database, user, password; ``duckdb``/``sqlite`` from a path."""
