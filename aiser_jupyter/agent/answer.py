@@ -5,9 +5,13 @@ from __future__ import annotations
 import html
 import json
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from aiser_jupyter.agent.loop import Step, Usage
+
+Status = Literal["answered", "clarify", "unanswerable"]
+"""answered: the result holds the numbers asked for; clarify: part of the question was not
+understood (or its period holds no data); unanswerable: the data holds no such thing."""
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -24,6 +28,10 @@ class Answer:
 
     question: str
     text: str
+    status: Status = "answered"
+    """Only an answered question carries a result, a chart and numbers in `text`."""
+    suggestions: list[str] = field(default_factory=list)
+    """Up to three close questions the data can answer, for a question not answered."""
     sql: str | None = None
     connection: str | None = None
     query: dict[str, Any] | None = None
