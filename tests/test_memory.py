@@ -177,6 +177,29 @@ def test_glossary_terms_replace_their_definition(memory):
     }
     assert first.id not in [e.id for e in memory.entries()]
     assert newer.id > first.id
+    spoken = memory.remember('"AOV" MEANS average order value')
+    assert (spoken.kind, spoken.term, spoken.text) == ("glossary", "AOV", "average order value")
+    assert memory.remember("revenue is net of refunds").kind == "fact"  # a rule, not a term
+
+
+def test_feedback_marks_an_episode_confirmed_or_rejected(memory):
+    episode = memory.record_episode("Revenue by region?", "SELECT 1", connection="duckdb")
+    memory.record_episode("revenue by country", "SELECT 2")
+    assert episode.confirmed_at is None and memory.confirmed("revenue by region") is None
+    confirmed = memory.feedback(episode.id, good=True)
+    assert confirmed.worked and confirmed.confirmed_at is not None
+    found = memory.confirmed("  REVENUE by   region ")
+    assert (found.id, found.sql, found.connection) == (episode.id, "SELECT 1", "duckdb")
+    assert memory.confirmed("revenue by country") is None
+
+    rejected = memory.feedback(episode.id, good=False)
+    assert (rejected.worked, rejected.confirmed_at) == (False, None)
+    assert memory.confirmed("revenue by region") is None
+    assert [e.text for e in memory.similar_episodes("revenue by region", k=5)] == [
+        "revenue by country"
+    ]
+    with pytest.raises(MemoryFailed, match="No episode #"):
+        memory.feedback(memory.remember("a fact").id, good=True)
 
 
 def test_facts_rules_and_what_is_not_a_definition(memory):
@@ -407,6 +430,8 @@ def test_export_holds_every_row(memory, tmp_path):
             "worked": e.worked,
             "error": e.error,
             "redacted": e.redacted,
+            "connection": e.connection,
+            "confirmed_at": None,
         }
         for e in reversed(memory.entries())
     ]
@@ -444,12 +469,32 @@ def test_sqlite_store_is_wal_with_a_schema_version(tmp_path):
     Memory.open(f"sqlite:///{path}").close()
     raw = sqlite3.connect(path)
     assert raw.execute("PRAGMA journal_mode").fetchone() == ("wal",)
-    assert raw.execute("SELECT version FROM aiser_memory_schema").fetchall() == [(1,)]
+    assert raw.execute("SELECT version FROM aiser_memory_schema").fetchall() == [(1,), (2,)]
     with raw:
-        raw.execute("INSERT INTO aiser_memory_schema VALUES (2)")
+        raw.execute("INSERT INTO aiser_memory_schema VALUES (3)")
     raw.close()
     with pytest.raises(MemoryFailed, match="newer"):
         Memory.open(path)
+
+
+def test_a_version_1_store_is_upgraded_in_place_and_keeps_its_entries(tmp_path):
+    from aiser_jupyter.memory.backends import SQLITE_MIGRATIONS
+
+    path = tmp_path / "memory.db"
+    with sqlite3.connect(path) as raw:  # as the first release wrote it
+        raw.execute("CREATE TABLE aiser_memory_schema (version INTEGER NOT NULL)")
+        for statement in SQLITE_MIGRATIONS[0]:
+            raw.execute(statement)
+        raw.execute("INSERT INTO aiser_memory_schema VALUES (1)")
+        raw.execute(
+            "INSERT INTO aiser_memory (kind, text, sql, worked, created_at)"
+            " VALUES ('episode', 'revenue by region', 'SELECT 1', 1, '2024-05-01T09:30:00+00:00')"
+        )
+    raw.close()
+    with Memory.open(path) as memory:
+        (old,) = memory.similar_episodes("revenue by region")
+        assert (old.sql, old.connection, old.confirmed_at) == ("SELECT 1", None, None)
+        assert memory.feedback(old.id, good=True).confirmed_at is not None
 
 
 def test_default_location_comes_from_settings(tmp_path, monkeypatch):

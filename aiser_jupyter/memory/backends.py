@@ -21,7 +21,8 @@ from aiser_jupyter.errors import AiserError
 from aiser_jupyter.security.secrets import redact, redact_url
 
 COLUMNS = (
-    "id, kind, text, term, role, conversation_id, sql, query, worked, error, redacted, created_at"
+    "id, kind, text, term, role, conversation_id, sql, query, worked, error, redacted, created_at,"
+    " connection, confirmed_at"
 )
 BUSY_TIMEOUT_S = 30.0
 _TABLE_COLUMNS = """
@@ -31,6 +32,11 @@ _TABLE_COLUMNS = """
 _INDEXES = [
     "CREATE INDEX aiser_memory_kind ON aiser_memory (kind, id)",
     "CREATE INDEX aiser_memory_conversation ON aiser_memory (conversation_id, id)",
+]
+# Version 2: where an episode's SQL ran, and when the user confirmed the answer (reused then).
+_FEEDBACK = [
+    "ALTER TABLE aiser_memory ADD COLUMN connection TEXT",
+    "ALTER TABLE aiser_memory ADD COLUMN confirmed_at TEXT",
 ]
 
 # One list of statements per schema version: entry i takes a store from version i to i + 1.
@@ -46,7 +52,8 @@ SQLITE_MIGRATIONS = [
         "CREATE TRIGGER aiser_memory_unindexed AFTER DELETE ON aiser_memory WHEN old.kind <> 'turn'"
         " BEGIN INSERT INTO aiser_memory_fts (aiser_memory_fts, rowid, text, term, sql)"
         " VALUES ('delete', old.id, old.text, old.term, old.sql); END",
-    ]
+    ],
+    _FEEDBACK,
 ]
 POSTGRES_MIGRATIONS = [
     [
@@ -56,7 +63,8 @@ POSTGRES_MIGRATIONS = [
         " coalesce(term, '') || ' ' || coalesce(sql, '')), 'B') END) STORED)",
         *_INDEXES,
         "CREATE INDEX aiser_memory_tsv ON aiser_memory USING gin (tsv)",
-    ]
+    ],
+    _FEEDBACK,
 ]
 _POSTGRES_LOCK = 0x61697365726D656D  # pg_advisory_xact_lock key: one memory writer at a time
 

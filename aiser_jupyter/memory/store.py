@@ -8,7 +8,9 @@ search, forget, export or erase all of it with the same commands:
 - semantic: business rules and the glossary (``"rule"``, ``"glossary"``), for the
   planner and the prompt;
 - episodic: past questions with the SQL that answered them and whether it worked
-  (``"episode"``), retrieved by similarity as few-shot examples.
+  (``"episode"``), retrieved by similarity as few-shot examples. The user's verdict on
+  an answer (`feedback`) marks its episode: a confirmed one is reused for the same
+  question, a rejected one is never an example again.
 
 Every text is scrubbed of secrets before it is written (`redaction.scrub`).
 """
@@ -53,6 +55,9 @@ _WORD = re.compile(r"[^\W_]+")
 _MAX_TERMS = 32
 # `term = definition`, the term a few words, and `=` not part of `>=`, `<=`, `!=` or `==`.
 _GLOSSARY = re.compile(r"^\s*(?P<term>[^=<>!]{1,80}?)\s*(?<![<>!=])=(?!=)\s*(?P<definition>.+)$")
+# `term means definition`, as people say it. ("X is Y" stays a fact: "revenue is net of
+# refunds" states a rule, and reading it as a glossary entry would rewrite every "revenue".)
+_MEANS = re.compile(r"^\s*(?P<term>.{1,80}?)\s+means\s+(?P<definition>.+)$", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -74,6 +79,10 @@ class Entry:
     """The semantic query (Cube REST JSON) the episode's SQL was compiled from."""
     worked: bool | None = None
     error: str | None = None
+    connection: str | None = None
+    """The connection an episode's SQL ran on."""
+    confirmed_at: datetime | None = None
+    """When the user confirmed the episode's answer (`Memory.feedback`): it is reused then."""
     redacted: bool = False
     """True when something that looked like a secret was masked before storing."""
     score: float | None = None
@@ -101,11 +110,17 @@ def search_terms(text: str) -> list[str]:
 
 
 def parse_glossary(text: str) -> tuple[str, str] | None:
-    """``"active customer = ordered in the last 90 days"`` to its term and definition."""
-    found = _GLOSSARY.match(text)
+    """``"active customer = ordered in the last 90 days"`` (or ``"AOV means average order
+    value"``) to its term and definition."""
+    found = _GLOSSARY.match(text) or _MEANS.match(text)
     if found is None or len(found["term"].split()) > 6:
         return None
     return found["term"].strip(" '\"`"), found["definition"].strip()
+
+
+def same_question(text: str) -> str:
+    """A question as `Memory.confirmed` compares it: case, spacing and punctuation dropped."""
+    return " ".join(_WORD.findall(text.lower()))
 
 
 def is_postgres_url(location: str) -> bool:
@@ -163,7 +178,7 @@ class Memory:
             term, clean = pair
             kind = "glossary"
         elif kind == "glossary":
-            raise MemoryFailed('A glossary entry reads "term = definition".')
+            raise MemoryFailed('A glossary entry reads "term = definition" or "term means it".')
         kind = kind or "fact"
         if kind not in LONG_TERM:
             raise MemoryFailed(f"Cannot remember a {kind!r}: the kinds are {', '.join(LONG_TERM)}.")
@@ -218,6 +233,7 @@ class Memory:
         worked: bool = True,
         error: str | None = None,
         conversation_id: str | None = None,
+        connection: str | None = None,
     ) -> Entry:
         """Keep a question with the SQL (and semantic query) that answered it, and the outcome."""
         clean, redacted = scrub(question.strip())
@@ -234,7 +250,32 @@ class Memory:
                 worked=int(worked),
                 error=clean_error,
                 conversation_id=conversation_id,
+                connection=connection,
             )
+
+    def feedback(self, episode_id: int, good: bool) -> Entry:
+        """The user's verdict on the answer an episode kept: confirmed, it is reused for the
+        same question (`confirmed`); rejected, it is never reused nor a few-shot example."""
+        with self._db.transaction():
+            rows = self._db.fetch(
+                "UPDATE aiser_memory SET worked = ?, confirmed_at = ? WHERE id = ? AND kind = ?"
+                f" RETURNING {COLUMNS}",
+                (int(good), _now() if good else None, int(episode_id), EPISODE),
+            )
+        if not rows:
+            raise MemoryFailed(f"No episode #{episode_id} in memory (forgotten?).")
+        return _entry(rows[0])
+
+    def confirmed(self, question: str) -> Entry | None:
+        """The newest episode the user confirmed for this question (compared by
+        `same_question`), or None."""
+        wanted = same_question(question)
+        rows = self._db.fetch(
+            f"SELECT {COLUMNS} FROM aiser_memory WHERE kind = ? AND worked = 1"
+            " AND confirmed_at IS NOT NULL ORDER BY confirmed_at DESC, id DESC",
+            (EPISODE,),
+        )
+        return next((e for e in map(_entry, rows) if same_question(e.text) == wanted), None)
 
     def similar_episodes(self, question: str, k: int = 3, only_worked: bool = True) -> list[Entry]:
         """Past questions closest to `question` by BM25 over their words (stemmed), best
@@ -280,7 +321,11 @@ class Memory:
         """Write every entry of every kind to a JSON file (the right of access); how many."""
         rows = self._db.fetch(f"SELECT {COLUMNS} FROM aiser_memory ORDER BY id")
         entries = [
-            {**asdict(entry), "created_at": entry.created_at.isoformat()}
+            {
+                **asdict(entry),
+                "created_at": entry.created_at.isoformat(),
+                "confirmed_at": entry.confirmed_at and entry.confirmed_at.isoformat(),
+            }
             for entry in map(_entry, rows)
         ]
         for entry in entries:
@@ -333,5 +378,7 @@ def _entry(row: tuple[Any, ...], score: float | None = None) -> Entry:
         worked=None if worked is None else bool(worked),
         error=error,
         redacted=bool(row[10]),
+        connection=row[12],
+        confirmed_at=None if row[13] is None else datetime.fromisoformat(row[13]),
         score=score,
     )
