@@ -119,6 +119,8 @@ def _aiser_parser() -> _Parser:
     schema.add_argument("what", nargs="?", help="CONNECTION, TABLE or CONNECTION.TABLE")
     remember = commands.add_parser("remember", help="keep a fact or 'term = meaning' for %%ask")
     remember.add_argument("text", nargs="+")
+    feedback = commands.add_parser("feedback", help="was the last %%ask answer right?")
+    feedback.add_argument("verdict", choices=["good", "bad"])
     memory = commands.add_parser("memory", help="what the agent remembers")
     memory.add_argument(
         "action", nargs="?", choices=["list", "search", "forget", "clear", "export"], default="list"
@@ -237,7 +239,7 @@ class AiserMagics(Magics):
     def aiser(self, line: str) -> Any:
         """Connections, schema, snippets and history. Usage: %aiser COMMAND (connect, connections,
         use, disconnect, schema, panel, browse, snippets, history, sample, model, remember,
-        memory, audit, mcp, tools, insights, cache)"""
+        feedback, memory, audit, mcp, tools, insights, cache)"""
         args = _aiser_parser().parse_args(shlex.split(line))
         session = self.session
         if args.command in (None, "connections"):
@@ -264,6 +266,13 @@ class AiserMagics(Magics):
         if args.command == "remember":
             entry_id = session.remember(" ".join(args.text))
             print(f"Remembered (#{entry_id}).")
+            return None
+        if args.command == "feedback":
+            from aiser_jupyter.agent.answer import FEEDBACK_SAID
+
+            good = args.verdict == "good"
+            session.feedback(good)
+            print(FEEDBACK_SAID[good])
             return None
         if args.command == "memory":
             return self._memory(args)

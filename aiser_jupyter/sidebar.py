@@ -1,11 +1,12 @@
 """The kernel side of the JupyterLab sidebar: a comm that mirrors the Session as JSON.
 
 The sidebar (``labextension/``) opens a comm with target ``aiser_sidebar``; the kernel
-answers with the Session's connections, schema, semantic model and history, then pushes
+answers with the Session's connections, schema, semantic model, history and last answer
+(its status, text, suggestions and whether it takes thumbs up or down), then pushes
 only what changed (``Session.on_change``, never polling). Changes made while a cell runs
 are sent once, when it ends, so a loop of queries is one update, not thousands. The same
-comm carries requests from the panel (test or remove a connection) and cells from the
-kernel to the notebook (``insert_cell``, which ``%%ask`` uses).
+comm carries requests from the panel (test or remove a connection, feedback on the last
+answer) and cells from the kernel to the notebook (``insert_cell``, which ``%%ask`` uses).
 """
 
 from __future__ import annotations
@@ -76,6 +77,21 @@ def model_payload(session: Session) -> dict[str, Any] | None:
 def history_payload(session: Session) -> list[dict[str, Any]]:
     """The newest runs of %%sql, %%query and %%ask, oldest first, secrets already hidden."""
     return [entry_payload(e) for e in session.history[-HISTORY_LIMIT:]]
+
+
+def answer_payload(session: Session) -> dict[str, Any] | None:
+    """The last answer as the Ask box shows it (no rows: they are in the notebook), or None."""
+    answer = session.last_answer
+    if answer is None:
+        return None
+    return {
+        "question": answer.question,
+        "status": answer.status,
+        "text": answer.text,
+        "suggestions": list(answer.suggestions),
+        "rateable": answer.rateable,
+        "verdict": answer.verdict,
+    }
 
 
 def entry_payload(entry: HistoryEntry) -> dict[str, Any]:
@@ -178,6 +194,7 @@ class Sidebar:
             "schema": [schema_payload(session, name) for name in session.connections],
             "model": model_payload(session),
             "history": history_payload(session),
+            "answer": answer_payload(session),
         }
 
     # -- changes -----------------------------------------------------------------------
@@ -210,6 +227,8 @@ class Sidebar:
             update["model"] = model_payload(session)
         if "history" in pending:
             update["history"] = history_payload(session)
+        if "answer" in pending:
+            update["answer"] = answer_payload(session)
         self.send(update)
 
     def _pre_run_cell(self, info: Any) -> None:
@@ -239,6 +258,12 @@ class Sidebar:
                 name = str(data.get("name"))
                 self.session.disconnect(name)
                 reply["message"] = f"removed {name}"
+            elif action == "feedback":
+                from aiser_jupyter.agent.answer import FEEDBACK_SAID
+
+                good = data.get("good") is True
+                self.session.feedback(good)
+                reply["message"] = FEEDBACK_SAID[good]
             else:
                 raise AiserError(f"Unknown sidebar request {action!r}")
             reply["ok"] = True

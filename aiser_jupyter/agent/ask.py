@@ -2,7 +2,8 @@
 
 The model path falls back to the offline planner when the model cannot be reached,
 times out or answers garbage, and the answer says so. Every answer is remembered
-(the conversation, and the question with the SQL that answered it).
+(the conversation, and the question with the SQL that answered it); an answer the user
+confirmed is reused for the same question, its query run again (`reuse`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from aiser_jupyter.agent.narrate import ungrounded
 from aiser_jupyter.agent.offline import answer_offline
 from aiser_jupyter.agent.prompts import system_prompt
 from aiser_jupyter.agent.registry import agent_tools
+from aiser_jupyter.agent.reuse import reuse_confirmed
 from aiser_jupyter.agent.tools import Workspace
 from aiser_jupyter.errors import AiserError
 from aiser_jupyter.security.secrets import register
@@ -45,12 +47,12 @@ def ask(
     chosen = model or settings.model
     memory, notes = _memory(session)
     recall = memory.recall(question, conversation_id()) if memory is not None else None
-    answer = None
-    if offline:
+    answer = None if memory is None else reuse_confirmed(session, memory, question, run, notes)
+    if answer is None and offline:
         notes.append("Answered offline, as asked (--offline).")
-    elif not chosen:
+    elif answer is None and not chosen:
         notes.append("No model configured (AISER_MODEL, or --model): answered offline.")
-    else:
+    elif answer is None:
         try:
             answer = _with_model(session, question, chosen, previous, recall, run)
         except ModelUnavailable as exc:
@@ -123,14 +125,18 @@ def _memory(session: Any) -> tuple[Any, list[str]]:
 
 
 def _remember(memory: Any, answer: Answer) -> None:
+    """Keep the turn, and an answered question as an episode (a reused answer has one
+    already); the answer keeps the store, for `Answer.feedback`."""
     conversation = conversation_id()
     memory.record_turn(conversation, "user", answer.question)
     memory.record_turn(conversation, "assistant", answer.text)
-    if answer.sql and answer.result is not None:
-        memory.record_episode(
+    if answer.episode_id is None and answer.sql and answer.result is not None:
+        answer.episode_id = memory.record_episode(
             answer.question,
             answer.sql,
             query=answer.query,
             worked=True,
             conversation_id=conversation,
-        )
+            connection=answer.connection,
+        ).id
+    answer.memory = memory

@@ -48,6 +48,20 @@ class AgentMethods:
         answer = ask(self, question, model=model, offline=offline, run=run, previous=previous)
         self.last_answer = answer
         self.record("ask", question, answer)
+        self.changed("answer")
+        return answer
+
+    def feedback(self, good: bool, answer: Answer | None = None) -> Answer:
+        """Say whether an answer (the last one by default) was right: confirmed, the same
+        question re-runs its query next time; rejected, it is never reused. Every view (the
+        magic, the buttons, the sidebar) comes here, so the sidebar learns of it."""
+        from aiser_jupyter.errors import AiserError
+
+        answer = answer or self.last_answer
+        if answer is None:
+            raise AiserError("No answer yet: ask a question first (%%ask).")
+        answer.feedback(good)
+        self.changed("answer")
         return answer
 
     def record(self, kind: str, text: str, answer: Answer) -> None:

@@ -4,7 +4,8 @@ HTML everywhere else.
 A widget output shows nothing where no widget manager runs (nbconvert's HTML, viewers),
 so widgets are used only where one surely does: a kernel that jupyter_server started for
 a notebook (JupyterLab, Notebook 7: it sets ``JPY_SESSION_NAME``) or Voila, or when
-``widgets = "on"``. Charts then draw as self-contained HTML, tables as plain HTML.
+``widgets = "on"``. Charts then draw as self-contained HTML, tables as plain HTML, and an
+answer's follow-ups and thumbs (buttons, live) as ``%%ask`` cells to copy.
 The formatters are looked up by class name, so loading the extension imports neither
 pandas nor the widget libraries.
 """
@@ -49,5 +50,14 @@ def register_formatters(shell: Any) -> None:
 
         return ChartWidget(value)._repr_mimebundle_()
 
+    def answer(value: Any) -> Any:
+        if not widgets_live():
+            return None  # the static HTML lists the suggestions as cells to copy
+        from aiser_jupyter.sessions import get_session
+        from aiser_jupyter.widgets.answer import AnswerView
+
+        return AnswerView(value, get_session())._repr_mimebundle_()
+
     formatter.for_type_by_name("aiser_jupyter.result", "ResultFrame", result_frame)
+    formatter.for_type_by_name("aiser_jupyter.agent.answer", "Answer", answer)
     formatter.for_type_by_name("aiser_jupyter.charts", "Chart", chart)
