@@ -204,12 +204,28 @@ def test_a_declined_answer_shows_its_text_and_suggestions_and_no_number(retail):
     assert repr(answer).endswith("\n  try: revenue by region\n  try: revenue by segment")
 
 
+def test_the_sidebar_is_sent_the_status_text_and_suggestions_of_the_last_answer(retail):
+    from aiser_jupyter.sidebar import answer_payload
+
+    assert answer_payload(retail) is None
+    retail.last_answer = declined(retail)
+    assert answer_payload(retail) == {
+        "question": "revenue by planet",
+        "status": "clarify",
+        "text": "The data holds no planets: I cannot split revenue by planet.",
+        "suggestions": ["revenue by region", "revenue by segment"],
+        "rateable": False,
+        "verdict": None,
+    }
+
+
 def test_a_suggestion_button_asks_it_through_the_session(ip, retail, monkeypatch):
     monkeypatch.setattr(retail.settings, "widgets", "on")
     answer = declined(retail)
     bundle = ip.display_formatter.format(answer)[0]
     assert "application/vnd.jupyter.widget-view+json" in bundle
-    assert bundle["text/plain"] == repr(answer) and "%%ask\nrevenue by region" in bundle["text/html"]
+    assert bundle["text/plain"] == repr(answer)
+    assert "%%ask\nrevenue by region" in bundle["text/html"]  # for viewers without widgets
 
     view = AnswerView(answer, retail)
     assert [b.description for b in view.suggestions] == answer.suggestions
@@ -232,7 +248,8 @@ def test_thumbs_on_an_answered_answer_record_the_verdict(ip, retail, monkeypatch
     monkeypatch.setattr(retail.settings, "widgets", "on")
     answer = retail.ask("revenue by segment", offline=True)
     view = AnswerView(answer, retail)
-    assert [b.description for b in view.thumbs] == ["👍", "👎"] and view.suggestions == []
+    assert [b.description for b in view.thumbs] == ["👍 Right", "👎 Wrong"]
+    assert view.suggestions == []
     view.thumbs[0].click()
     assert answer.verdict is True and all(b.disabled for b in view.thumbs)
     assert retail.memory.confirmed("revenue by segment").id == answer.episode_id

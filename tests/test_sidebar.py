@@ -114,6 +114,7 @@ def test_probe_is_refused_until_the_extension_loads_then_the_kernel_opens_a_comm
     seen = kernel.request("refresh")
     (state,) = kernel.sent(seen, "state")
     assert state["connections"] == [] and state["schema"] == [] and state["model"] is None
+    assert state["answer"] is None
     assert kernel.sent(seen, "reply")[0]["ok"] is True
     kernel.close()
 
@@ -176,6 +177,39 @@ def test_a_loaded_model_is_pushed_with_its_cubes_and_members(loaded):
     assert [d["name"] for d in cube["dimensions"]] == [
         f"{first['name']}.{d['name']}" for d in first.get("dimensions", [])
     ]
+
+
+def test_an_answer_is_pushed_and_thumbs_from_the_panel_reach_its_memory(loaded):
+    seen = loaded.execute("aiser.load_sample()\nanswer = aiser.ask('revenue by region')")
+    (update,) = loaded.sent(seen, "update")
+    pushed = update["answer"]
+    assert {"answer", "history"} <= set(update)
+    seen = loaded.execute("print(repr(answer.text), answer.status)")
+    text = [m["content"]["text"] for m in seen if m["msg_type"] == "stream"]
+    assert text == [f"{pushed['text']!r} answered\n"]
+    assert pushed == {
+        "question": "revenue by region",
+        "status": "answered",
+        "text": pushed["text"],
+        "suggestions": [],
+        "rateable": True,
+        "verdict": None,
+    }
+    assert update["history"][-1]["kind"] == "ask"
+
+    seen = loaded.request("feedback", good=True)
+    (update,) = loaded.sent(seen, "update")
+    assert update == {"type": "update", "answer": {**pushed, "verdict": True}}
+    (reply,) = loaded.sent(seen, "reply")
+    assert reply["ok"] is True and reply["message"].startswith("Thanks")
+    code = "print(aiser.session().memory.confirmed('Revenue by region?').id == answer.episode_id)"
+    seen = loaded.execute(code)
+    assert [m["content"]["text"] for m in seen if m["msg_type"] == "stream"] == ["True\n"]
+
+    seen = loaded.request("feedback", good=False)
+    assert loaded.sent(seen, "update")[0]["answer"]["verdict"] is False
+    seen = loaded.execute("print(aiser.session().memory.confirmed('revenue by region'))")
+    assert [m["content"]["text"] for m in seen if m["msg_type"] == "stream"] == ["None\n"]
 
 
 def test_test_and_remove_requests_answer_and_a_bad_one_loses_nothing(loaded):

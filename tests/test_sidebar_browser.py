@@ -183,3 +183,22 @@ def test_a_measure_writes_a_query_cell_and_the_ask_box_runs_ask(page):
         timeout=60_000,
     )
     assert "total revenue" in run.inner_text()
+
+
+def test_the_last_answer_shows_under_the_ask_box_and_takes_thumbs(page):
+    card = page.locator(f"{SIDEBAR} .aiser-sb-answer")
+    card.wait_for(timeout=60_000)
+    assert card.get_attribute("data-status") == "answered"
+    assert card.locator(".aiser-sb-answer-status").inner_text().lower() == "answered"
+    assert "Revenue" in card.locator(".aiser-sb-answer-text").inner_text()
+    # in the notebook, where widgets run, the answer is live: thumbs under it too
+    page.locator(".jp-OutputArea-output button", has_text="👍").last.wait_for(timeout=60_000)
+    shot(page, "sidebar-answer")
+
+    card.get_by_role("button", name="Right: reuse this answer next time").click()
+    page.wait_for_function(
+        f"document.querySelector('{SIDEBAR} .aiser-sb-answer-status')?.innerText"
+        ".toLowerCase().includes('you confirmed it')",
+        timeout=30_000,
+    )
+    assert card.locator(".aiser-sb-thumbs").count() == 0  # judged once

@@ -49,11 +49,11 @@ class AnswerView(w.VBox):
 
     def _thumb(self, good: bool) -> w.Button:
         button = w.Button(
-            description="👍" if good else "👎",
+            description="👍 Right" if good else "👎 Wrong",
             tooltip="Right: reuse this answer" if good else "Wrong: never reuse this answer",
             disabled=self.answer.verdict is not None,
         )
-        button.layout.width = "3.5em"
+        button.layout.width = "auto"
         button.on_click(lambda _button: self.rate(good))
         return button
 

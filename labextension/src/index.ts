@@ -29,6 +29,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
     const panel = new SidebarPanel(model, {
       insertCell: (text, run) => void link.insertCell(text, run),
       test: name => link.request('test', { name }),
+      feedback: good => link.request('feedback', { good }),
       remove: async name => {
         const answer = await showDialog({
           title: 'Remove connection',

@@ -43,8 +43,8 @@ export class KernelLink {
     });
   }
 
-  /** Send a request to the kernel (test, remove, refresh). */
-  request(action: string, data: Record<string, string> = {}): void {
+  /** Send a request to the kernel (test, remove, refresh, feedback). */
+  request(action: string, data: Record<string, string | boolean> = {}): void {
     this._comm?.send({ action, id: ++this._requests, ...data });
   }
 

@@ -1,7 +1,7 @@
 /**
  * The sidebar's state, kept apart from the DOM and from JupyterLab so it can be tested
- * alone: what the kernel sent (connections, schema, semantic model, history), the search,
- * and the cells that the panel's actions insert.
+ * alone: what the kernel sent (connections, schema, semantic model, history, the last
+ * answer), the search, and the cells that the panel's actions insert.
  */
 
 export const LOAD_EXT = '%load_ext aiser_jupyter';
@@ -69,6 +69,22 @@ export interface IHistoryEntry {
   error: string | null;
 }
 
+/** An answer's status: only an answered question has numbers; the others say why not. */
+export type AnswerStatus = 'answered' | 'clarify' | 'unanswerable';
+
+/** The last %%ask answer, as the Ask box shows it. */
+export interface IAnswer {
+  question: string;
+  status: AnswerStatus;
+  text: string;
+  /** Close questions the data can answer, for a question not answered. */
+  suggestions: string[];
+  /** Whether thumbs up or down can mark it (answered, and kept in memory). */
+  rateable: boolean;
+  /** The user's verdict: true right, false wrong, null not given. */
+  verdict: boolean | null;
+}
+
 /** Where the panel stands with the active notebook's kernel. */
 export type Status = 'no-notebook' | 'connecting' | 'not-loaded' | 'ready';
 
@@ -87,6 +103,7 @@ export type KernelMessage =
       schema: ISchemaEntry[];
       model: ISemanticModel | null;
       history: IHistoryEntry[];
+      answer: IAnswer | null;
     }
   | {
       type: 'update';
@@ -94,6 +111,7 @@ export type KernelMessage =
       schema?: ISchemaEntry[];
       model?: ISemanticModel | null;
       history?: IHistoryEntry[];
+      answer?: IAnswer | null;
     }
   | { type: 'reply'; id: number; action: string; ok: boolean; message: string; name?: string }
   | { type: 'insert_cell'; text: string; cell_id: string | null };
@@ -104,6 +122,7 @@ export class SidebarModel {
   schema: ISchemaEntry[] = [];
   model: ISemanticModel | null = null;
   history: IHistoryEntry[] = [];
+  answer: IAnswer | null = null;
   search = '';
   /** The last verdict of "test" per connection. */
   verdicts = new Map<string, IVerdict>();
@@ -124,6 +143,7 @@ export class SidebarModel {
       this.schema = [];
       this.model = null;
       this.history = [];
+      this.answer = null;
       this.verdicts.clear();
       this.notice = null;
     }
@@ -145,6 +165,7 @@ export class SidebarModel {
         this.schema = message.schema;
         this.model = message.model;
         this.history = message.history;
+        this.answer = message.answer ?? null;
         break;
       case 'update':
         this.status = 'ready';
@@ -166,6 +187,9 @@ export class SidebarModel {
         }
         if (message.history) {
           this.history = message.history;
+        }
+        if (message.answer !== undefined) {
+          this.answer = message.answer;
         }
         break;
       case 'reply':
@@ -284,9 +308,28 @@ export function historyCell(entry: IHistoryEntry, connections: string[]): string
   return `${head}\n${entry.sql}`;
 }
 
-/** The cell the Ask box inserts and runs. */
+/** The cell the Ask box inserts and runs (and a clicked suggestion). */
 export function askCell(question: string): string {
   return `%%ask\n${question.trim()}`;
+}
+
+/** Whether the answer shows thumbs: answered, kept in memory, and not judged yet. */
+export function canRate(answer: IAnswer | null): boolean {
+  return answer !== null && answer.status === 'answered' && answer.rateable && answer.verdict === null;
+}
+
+/** The label the Ask box puts above an answer. */
+export function statusLabel(answer: IAnswer): string {
+  if (answer.status === 'clarify') {
+    return 'Not answered: tell me more';
+  }
+  if (answer.status === 'unanswerable') {
+    return 'Not answered: the data cannot say';
+  }
+  if (answer.verdict !== null) {
+    return answer.verdict ? 'Answered · you confirmed it' : 'Answered · you marked it wrong';
+  }
+  return 'Answered';
 }
 
 export function formatRows(rows: number | null): string {

@@ -1,12 +1,13 @@
 /**
- * The sidebar's DOM: an Ask box, then Connections, Schema, Semantic model and History,
- * redrawn from the SidebarModel. Every action works from the keyboard: items are
+ * The sidebar's DOM: an Ask box with the last answer under it, then Connections, Schema,
+ * Semantic model and History, redrawn from the SidebarModel. Every action works from the keyboard: items are
  * focusable, Enter does what a double-click does, and buttons say what they do.
  */
 import { Widget } from '@lumino/widgets';
 
 import {
   askCell,
+  canRate,
   formatDuration,
   formatRows,
   formatTime,
@@ -17,6 +18,7 @@ import {
   MemberKind,
   memberCell,
   SidebarModel,
+  statusLabel,
   tableCell,
   tableLabel
 } from './model';
@@ -26,6 +28,8 @@ export interface IActions {
   insertCell(text: string, run: boolean): void;
   test(name: string): void;
   remove(name: string): void;
+  /** Thumbs up (true) or down on the last answer. */
+  feedback(good: boolean): void;
 }
 
 type Child = Node | string;
@@ -126,6 +130,9 @@ export class SidebarPanel extends Widget {
         const { ok, message } = this.model.notice;
         sections.push(h('p', { class: `aiser-sb-notice ${ok ? 'aiser-sb-ok' : 'aiser-sb-error'}`, role: 'status' }, message));
       }
+      if (this.model.answer) {
+        sections.push(this.answer());
+      }
       sections.push(this.connections(), this.schemaSection(), this.semantic(), this.history());
     }
     // Redrawing replaces the nodes: keep the keyboard focus (and the caret) where it was.
@@ -159,6 +166,33 @@ export class SidebarPanel extends Widget {
     });
     details.append(h('summary', { 'data-key': `summary:${key}` }, ...head), ...content);
     return details;
+  }
+
+  /** The last answer: its status and text; the questions to ask instead as buttons that
+   * insert and run them (as the Ask box does); thumbs while it can still be judged. */
+  private answer(): HTMLElement {
+    const answer = this.model.answer!;
+    const card = h(
+      'section',
+      { class: 'aiser-sb-answer', 'data-status': answer.status, 'aria-label': `Last answer: ${answer.question}` },
+      h('p', { class: 'aiser-sb-answer-status', role: 'status' }, statusLabel(answer)),
+      h('p', { class: 'aiser-sb-answer-text', title: answer.question }, answer.text)
+    );
+    if (answer.suggestions.length) {
+      const asks = answer.suggestions.map(s => h('li', {}, button(s, `Ask: ${s}`, () => this._actions.insertCell(askCell(s), true), 'aiser-sb-suggestion')));
+      card.append(h('ul', { class: 'aiser-sb-suggestions', 'aria-label': 'Questions the data can answer' }, ...asks));
+    }
+    if (canRate(answer)) {
+      card.append(
+        h(
+          'span',
+          { class: 'aiser-sb-thumbs' },
+          button('👍 Right', 'Right: reuse this answer next time', () => this._actions.feedback(true)),
+          button('👎 Wrong', 'Wrong: never reuse this answer', () => this._actions.feedback(false))
+        )
+      );
+    }
+    return card;
   }
 
   private connections(): HTMLElement {

@@ -2,16 +2,19 @@ import { describe, expect, it } from 'vitest';
 
 import {
   askCell,
+  canRate,
   formatDuration,
   formatRows,
   formatTime,
   historyCell,
+  IAnswer,
   ICube,
   IHistoryEntry,
   ISchemaEntry,
   KernelMessage,
   memberCell,
   SidebarModel,
+  statusLabel,
   tableCell
 } from '../src/model';
 
@@ -43,6 +46,7 @@ function state(extra: Partial<Extract<KernelMessage, { type: 'state' }>> = {}): 
     schema: [duck],
     model: null,
     history: [],
+    answer: null,
     ...extra
   };
 }
@@ -61,6 +65,18 @@ const cube: ICube = {
   ],
   segments: [{ name: 'orders.completed', title: 'Orders Completed', shortTitle: 'Completed' }]
 };
+
+function answer(extra: Partial<IAnswer> = {}): IAnswer {
+  return {
+    question: 'revenue by region',
+    status: 'answered',
+    text: 'West leads on Revenue with $3,023,213.07.',
+    suggestions: [],
+    rateable: true,
+    verdict: null,
+    ...extra
+  };
+}
 
 function entry(extra: Partial<IHistoryEntry>): IHistoryEntry {
   return {
@@ -189,6 +205,53 @@ describe('SidebarModel', () => {
     model.apply(state({ history: [entry({ sql: 'first' }), entry({ sql: 'second' })] }));
     expect(model.newestFirst().map(e => e.sql)).toEqual(['second', 'first']);
     expect(model.history.map(e => e.sql)).toEqual(['first', 'second']);
+  });
+});
+
+describe('the last answer', () => {
+  it('arrives with the state, is replaced by an update, and is kept by updates without one', () => {
+    const model = new SidebarModel();
+    model.apply(state());
+    expect(model.answer).toBeNull();
+    model.apply({ type: 'update', answer: answer() });
+    expect(model.answer?.text).toBe('West leads on Revenue with $3,023,213.07.');
+    model.apply({ type: 'update', history: [entry({ kind: 'ask', sql: 'revenue by region' })] });
+    expect(model.answer?.question).toBe('revenue by region');
+    model.apply({ type: 'update', answer: { ...answer(), verdict: true } });
+    expect(model.answer?.verdict).toBe(true);
+    model.setStatus('not-loaded');
+    expect(model.answer).toBeNull();
+  });
+
+  it('thumbs show only on an answered answer kept in memory and not judged yet', () => {
+    expect(canRate(answer())).toBe(true);
+    expect(canRate(answer({ verdict: false }))).toBe(false);
+    expect(canRate(answer({ rateable: false }))).toBe(false);
+    expect(canRate(answer({ status: 'clarify', text: 'Which revenue?' }))).toBe(false);
+    expect(canRate(null)).toBe(false);
+  });
+
+  it('says its status, and a clicked suggestion becomes the cell the Ask box runs', () => {
+    const declined = answer({
+      status: 'unanswerable',
+      text: 'The data holds no planets.',
+      suggestions: ['revenue by region'],
+      rateable: false
+    });
+    expect(statusLabel(declined)).toBe('Not answered: the data cannot say');
+    expect(statusLabel(answer({ status: 'clarify' }))).toBe('Not answered: tell me more');
+    expect(statusLabel(answer())).toBe('Answered');
+    expect(statusLabel(answer({ verdict: true }))).toBe('Answered · you confirmed it');
+    expect(statusLabel(answer({ verdict: false }))).toBe('Answered · you marked it wrong');
+    expect(declined.suggestions.map(askCell)).toEqual(['%%ask\nrevenue by region']);
+  });
+
+  it('a failed feedback request is said once, as any failed request', () => {
+    const model = new SidebarModel();
+    model.apply(state({ answer: answer({ status: 'clarify', rateable: false }) }));
+    model.apply({ type: 'reply', id: 6, action: 'feedback', ok: false, message: 'AiserError: This question was not answered (clarify): no feedback.' });
+    expect(model.notice?.ok).toBe(false);
+    expect(model.answer?.status).toBe('clarify');
   });
 });
 
