@@ -126,11 +126,13 @@ def _memory(session: Any) -> tuple[Any, list[str]]:
 
 def _remember(memory: Any, answer: Answer) -> None:
     """Keep the turn, and an answered question as an episode (a reused answer has one
-    already); the answer keeps the store, for `Answer.feedback`."""
+    already; one not answered never becomes an example); the answer keeps the store, for
+    `Answer.feedback`."""
     conversation = conversation_id()
     memory.record_turn(conversation, "user", answer.question)
     memory.record_turn(conversation, "assistant", answer.text)
-    if answer.episode_id is None and answer.sql and answer.result is not None:
+    answered = answer.status == "answered" and answer.result is not None
+    if answered and answer.episode_id is None and answer.sql:
         answer.episode_id = memory.record_episode(
             answer.question,
             answer.sql,
