@@ -65,6 +65,10 @@ class Settings:
     row_cap: int = 10_000
     """Rows an agent's or a read-only query returns at most."""
     query_timeout: int = 60
+    today: str = ""
+    """The day "last quarter" or "this year" counts from in ``%%ask``: a date (YYYY-MM-DD),
+    or ``data`` for the last day of the data (historical data sets); empty: the real today,
+    unless the model sets ``meta: {today: ...}`` on a cube."""
     """Seconds an agent's or a read-only query may run."""
     audit: str = ""
     """Where every query is recorded (a SQLite file or a ``postgresql://`` URL); empty:

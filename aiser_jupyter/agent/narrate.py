@@ -9,9 +9,12 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
+
+if TYPE_CHECKING:
+    from aiser_jupyter.agent.derive import Derivation
 
 ADDITIVE = {"sum", "count", "running_total"}
 NUMBER = re.compile(
@@ -167,6 +170,85 @@ def _ranking(frame: pd.DataFrame, cols: Columns, category: str, measure: str) ->
     if len(totals) > 1:
         text += f"; {worst} is lowest with {cols.fmt(measure, totals.iloc[-1])}"
     return text + f" ({cols.title(category)}: {len(totals)} values)."
+
+
+def narrate_derivation(
+    frame: pd.DataFrame, annotation: dict[str, Any] | None, derivation: Derivation
+) -> str:
+    """The derived number (a share, a ratio, a change) in a sentence, with what it is made of."""
+    if frame.empty:
+        return "No rows matched."
+    cols = Columns(frame, annotation)
+    measure, title = derivation.measure, cols.title(derivation.measure)
+    labels = [c for c in cols.categories if c != derivation.column and c not in ("change_pct",)]
+    if derivation.kind == "change":
+        return _change(frame, cols, derivation)
+    column = derivation.column
+    shown = (
+        (lambda v: f"{float(v):.1%}")
+        if column == "share"
+        else (lambda v: format_value(v, cols.info.get(measure, {}).get("format")))
+    )
+    if derivation.kind == "ratio":
+        title = f"{title} per {cols.title(derivation.denominator or '')}"
+    if len(frame) == 1:
+        row = frame.iloc[0]
+        where = ", ".join(str(row[c]) for c in labels + cols.times)
+        if column == "share":
+            whole = float(row[measure]) / float(row["share"]) if row["share"] else None
+            return (
+                f"{where or 'This'} accounts for {shown(row['share'])} of {title} "
+                f"({cols.fmt(measure, row[measure])} of {cols.fmt(measure, whole)})."
+            )
+        parts = f"{cols.fmt(measure, row[measure])} ÷ {format_value(row[derivation.denominator])}"
+        return f"{title}: {shown(row[column])}" + (f" ({where})" if where else "") + f" = {parts}."
+    ordered = frame.dropna(subset=[column]).sort_values(column, ascending=False)
+    if ordered.empty or not labels + cols.times:
+        return f"{len(frame):,} rows."
+    label = (labels + cols.times)[0]
+    first, last = ordered.iloc[0], ordered.iloc[-1]
+    name = "share of " + title if column == "share" else title
+    return (
+        f"{cols.title(label)} {first[label]} has the highest {name} ({shown(first[column])}); "
+        f"{last[label]} the lowest ({shown(last[column])})."
+    )
+
+
+def _change(frame: pd.DataFrame, cols: Columns, derivation: Derivation) -> str:
+    time, measure = derivation.time or "", derivation.measure
+    grain = granularity(time)
+    latest = frame[time].max()
+    rows = frame[frame[time] == latest].dropna(subset=["change"])
+    if rows.empty:
+        return f"{cols.title(measure)}: no earlier period to compare {period(latest, grain)} with."
+    earlier = frame[frame[time] < latest][time].max()
+    if derivation.partition:
+        label = derivation.partition[0]
+        up, down = rows.loc[rows["change"].idxmax()], rows.loc[rows["change"].idxmin()]
+        return (
+            f"{cols.title(measure)}, {period(earlier, grain)} to {period(latest, grain)}: "
+            f"the biggest rise is {up[label]} ({_signed(cols, measure, up)}), the biggest fall "
+            f"{down[label]} ({_signed(cols, measure, down)})."
+        )
+    row = rows.iloc[0]
+    before = row[measure] - row["change"]
+    way = "up" if row["change"] > 0 else "down" if row["change"] < 0 else "unchanged"
+    pct = (
+        ""
+        if row["change_pct"] is None or pd.isna(row["change_pct"])
+        else f" {abs(row['change_pct']):.1%}"
+    )
+    return (
+        f"{cols.title(measure)} was {cols.fmt(measure, row[measure])} in {period(latest, grain)}, "
+        f"{way}{pct if way != 'unchanged' else ''} from {cols.fmt(measure, before)} in "
+        f"{period(earlier, grain)}."
+    )
+
+
+def _signed(cols: Columns, measure: str, row: pd.Series) -> str:
+    change = cols.fmt(measure, abs(row["change"]))
+    pct = "" if pd.isna(row["change_pct"]) else f", {row['change_pct']:+.1%}"
+    return f"{'+' if row['change'] >= 0 else '-'}{change}{pct}"
 
 
 def numbers_in(text: str) -> list[str]:

@@ -1,16 +1,23 @@
 """Answers with no language model: the deterministic planner, the semantic layer, and the
-numbers told by ``narrate``. Used when no model is configured or reachable, or asked for."""
+numbers told by ``narrate``. Used when no model is configured or reachable, or asked for.
+
+A question the planner does not fully understand is not run: the answer says why and
+offers questions it can answer (``Answer.status``)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
+from datetime import date
 from typing import Any
 
 from aiser_jupyter.agent.answer import Answer
 from aiser_jupyter.agent.loop import Step
-from aiser_jupyter.agent.narrate import narrate
+from aiser_jupyter.agent.narrate import narrate, narrate_derivation
 from aiser_jupyter.agent.planner import Plan, plan_question
+from aiser_jupyter.agent.vocabulary import ValueIndex
+from aiser_jupyter.errors import AiserError
 
 
 def answer_offline(
@@ -32,10 +39,26 @@ def answer_offline(
     steps.append(_step("values", "values of the model's small dimensions", started))
     started = time.perf_counter()
     earlier: Plan | None = previous.plan if previous is not None else None
-    plan = plan_question(question, session.model, values, earlier, list((glossary or {}).items()))
+    today = anchor_today(session.settings.today, session.model, values)
+    plan = plan_question(
+        question, session.model, values, earlier, list((glossary or {}).items()), today
+    )
     steps.append(_step("planner", _compact(plan.query), started))
-    connection, sql = session.compile_query(plan.query)
     notes = plan.explain().splitlines()
+    if plan.status != "answered":
+        return Answer(
+            question,
+            plan.reason,
+            status=plan.status,  # type: ignore[arg-type]
+            suggestions=plan.suggestions,
+            steps=steps,
+            offline=True,
+            notes=notes,
+            plan=plan,
+        )
+    connection, sql = session.compile_query(plan.query)
+    if plan.derivation is not None:
+        sql = plan.derivation.sql(sql, session.connection(connection).engine.dialect)
     answer = Answer(
         question,
         "",
@@ -51,12 +74,40 @@ def answer_offline(
         answer.text = "Not run (--no-run): the query and its SQL are below."
         return answer
     started = time.perf_counter()
-    answer.result = session.query(plan.query)
-    steps.append(_step("query", f"{answer.result.rowcount:,} rows", started))
-    answer.text = narrate(answer.result.df, answer.result.annotation, session.model)
-    if answer.result.rowcount:
-        answer.chart = session.chart(answer.result)
+    result = session.query(plan.query)
+    if plan.derivation is not None:
+        result = dataclasses.replace(
+            result, table=plan.derivation.apply(result.to_arrow()), sql=sql, _df=None
+        )
+    answer.result = result
+    steps.append(_step("query", f"{result.rowcount:,} rows", started))
+    if plan.derivation is not None:
+        answer.text = narrate_derivation(result.df, result.annotation, plan.derivation)
+    else:
+        answer.text = narrate(result.df, result.annotation, session.model)
+    if result.rowcount:
+        answer.chart = session.chart(result)
     return answer
+
+
+def anchor_today(setting: str, model: Any, values: ValueIndex) -> date | None:
+    """The day relative periods count from, when the user anchors it for historical data:
+    ``AISER_TODAY`` (a date, or ``data`` for the last day of the data), else a cube's
+    ``meta: {today: ...}`` in the model; None: the real today."""
+    anchor = setting or next(
+        (str(c.meta["today"]) for c in model.cubes.values() if c.meta.get("today")), ""
+    )
+    if not anchor:
+        return None
+    if anchor == "data":
+        ends = [end for _, end in values.time_bounds.values()]
+        return max(ends) if ends else None
+    try:
+        return date.fromisoformat(anchor)
+    except ValueError:
+        raise AiserError(
+            f"AISER_TODAY must be a date (YYYY-MM-DD) or 'data', not {anchor!r}"
+        ) from None
 
 
 def _step(name: str, detail: str, started: float) -> Step:

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 
 FILLER = frozenset(
     {"the", "a", "an", "all", "our", "my", "their", "total", "overall", "selling", "performing"}
+    | {"counting", "including", "any", "new"}
 )
 PREPOSITIONS = frozenset({"of", "from", "in", "for", "on", "with", "among", "to", "by"})
 GROUP_WORDS = frozenset({"by", "per", "each", "every", "across", "which", "what"})
@@ -33,9 +34,14 @@ MEASURE_RANKERS = {
     "smallest": False,
     "fewest": False,
 }
-NEGATIONS = frozenset({"not", "excluding", "exclude", "except", "without", "non", "no", "excl"})
+NEGATIONS = frozenset(
+    {"not", "excluding", "exclude", "except", "without", "non", "no", "excl", "outside"}
+)
+AHEAD = frozenset({"other", "than", "not", "except", "excluding", "outside", "in", "of", "the"})
+SHARE_WORDS = frozenset(
+    {"share", "percentage", "percent", "proportion", "fraction", "pct", "portion", "mix"}
+)
 AVERAGE = stem("average")
-DESCRIPTION = HOW.index("description")
 COUNTING = frozenset({"count", "count_distinct", "count_distinct_approx"})
 LABELS = ("name", "title", "label", "full_name", "display_name")
 
@@ -54,8 +60,18 @@ class Reading:
     """A time dimension named as a grouping ("by order date")."""
     rank: tuple[bool, int] | None = None
     """(descending, how many) for top/bottom N."""
+    measure_spans: list[tuple[int, int]] = field(default_factory=list)
+    """Where each measure was named: measures must be listed ("revenue and orders")."""
+    per: list[str] = field(default_factory=list)
+    """Measures the asked ones are divided by: "revenue per customer" → customers.count."""
+    share: bool = False
+    """The share of a total is asked for ("what share of revenue", "percentage of orders")."""
+    ranked_alone: bool = False
+    """A ranking word with nothing to rank by ("our best customers")."""
     notes: list[str] = field(default_factory=list)
     unclear: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+    """What the question asks for that the model does not hold ("average revenue")."""
 
 
 class Reader:
@@ -68,10 +84,15 @@ class Reader:
         model: SemanticModel,
         vocabulary: Vocabulary,
         likely: list[str],
+        refining: bool = False,
     ):
-        """`likely`: the measures a question without any will get (a follow-up's, a default),
-        whose cubes settle which "region" a grouping or a value means."""
+        """`likely`: the measures a question without any will get (a follow-up's), whose
+        cubes settle which "region" a grouping or a value means; `refining`: the question is
+        phrased as a follow-up, so "enterprise accounts" says which, not what to count."""
         self.tokens, self.spans, self.model = tokens, spans, model
+        self.refining = refining
+        self.qualifiers: set[int] = set()
+        """First tokens of spans read as qualifiers ("product" in "average product price")."""
         self.vocabulary, self.likely = vocabulary, likely
         self.owner: list[Span | None] = [None] * len(tokens)
         for span in spans:
@@ -87,8 +108,9 @@ class Reader:
 
     def read(self) -> Reading:
         self._rank_words()
+        self._share_words()
         roles: dict[str, list[tuple[Span, list[Candidate]]]] = {
-            k: [] for k in ("measure", "group", "value", "cube", "none")
+            k: [] for k in ("measure", "group", "value", "cube", "per", "none")
         }
         for span in self.spans:
             role, chosen = self._role(span)
@@ -97,18 +119,22 @@ class Reader:
                 self.grouped.append(span)
         for span, chosen in roles["measure"]:
             pick = self._pick(chosen, [])
-            if pick.rank == DESCRIPTION and pick.name in self.reading.measures:
-                continue  # a word of a description adds nothing, so it stays not understood
             self._add_measure(pick.name, span, HOW[pick.rank] if pick.rank else None)
+        for span, chosen in roles["per"]:
+            pick = self._pick(chosen, [])
+            self._use(span)
+            if pick.name not in self.reading.per:
+                self.reading.per.append(pick.name)
         for span, chosen in roles["cube"]:
-            hint = self._before(span)[1] in PREPOSITIONS or self._after_value(span)
-            if self.reading.measures and hint:
+            if (self.reading.measures or self.refining) and (
+                self._after_value(span) or self._before(span)[1] in PREPOSITIONS
+            ):
                 self._use(span)  # "revenue from enterprise customers": the cube says whose
                 continue
             cube = self._pick(chosen, []).cube
             count = self._count_of(cube)
             if count is None:
-                self.reading.unclear.append(f"{span.text} (cube {cube} has no count measure)")
+                self.reading.missing.append(f"{span.text} (cube {cube} has no count measure)")
             else:
                 self._add_measure(count, span, f"count of {self.model.cubes[cube].title}")
         prefer = [self.model.member(m).cube for m in self.reading.measures or self.likely]
@@ -116,9 +142,11 @@ class Reader:
             self._add_group(self._pick(chosen, prefer), span)
         for span, chosen in roles["value"]:
             self._use(span)
-            pick = self._pick(chosen, prefer)
+            pick = self._pick(chosen, self._named_cubes(span) + prefer)
             self.reading.filters.append((pick.name, pick.value or "", self._negated(span)))
         self._grain_words()
+        if self.ranking is not None and not self.reading.measures:
+            self.reading.ranked_alone = True
         if self.ranking is not None:
             descending, n = self.ranking
             if n is None:  # "the region with the most orders": one; "top products": ten
@@ -130,7 +158,11 @@ class Reader:
     # -- roles -------------------------------------------------------------------------------
 
     def _role(self, span: Span) -> tuple[str, list[Candidate]]:
-        """measure | group | value | cube | none, and the candidates that fit that role."""
+        """measure | group | value | cube | per | none, and the candidates for that role."""
+        if self._qualifies(span):
+            self._use(span)
+            self.qualifiers.add(span.first)
+            return "none", []
         index, marker, word = self._before(span)
         members = [c for c in span.candidates if c.kind != "value"]
         best_member = min((c.rank for c in members), default=9)
@@ -138,19 +170,30 @@ class Reader:
         for candidate in span.candidates:  # a closer match beats any looser one
             if candidate.kind == "value" or candidate.rank == best_member:
                 kinds.setdefault(candidate.kind, []).append(candidate)
-        if "value" in kinds and (best_member > 0 or marker in NEGATIONS):
-            return "value", kinds["value"]
+        following = self._span_at(span.last + 1)
+        before_cube = following is not None and any(c.kind == "cube" for c in following.candidates)
+        if "value" in kinds and (best_member > 0 or marker in NEGATIONS or before_cube):
+            return "value", kinds["value"]  # "delivered shipments": which shipments
         if word == "count":
             return self._count_role(span, kinds)
         if word == "average":
             self.tokens[index].used = True
             return self._average_role(span, members)
+        if marker in ("and", "or") or self.tokens[span.first].listed:
+            listed = self._span_at(index - 1 if marker else span.first - 1, end=True)
+            if listed in self.grouped:  # "by service level and destination"
+                marker = "by"
+        if marker == "per" and not self.tokens[span.last].plural and self._ratio_wanted(span):
+            denominator = self._denominator(kinds)
+            if denominator:  # "revenue per customer": a ratio of two measures, not a grouping
+                self.tokens[index].used = True
+                return "per", denominator
         if marker in GROUP_WORDS or word == "ranked":
-            if best_member == DESCRIPTION:  # "by discount" where a description says discounts
-                return "none", []
             # "top 5 products by revenue": after the ranked grouping, "by" names the measure
             if not (marker == "by" and self.ranking is not None and self.grouped):
-                plain = [c for c in kinds.get("dimension", []) if self._type(c) != "number"]
+                dimensions = [c for c in span.candidates if c.kind == "dimension"]
+                plain = [c for c in dimensions if self._type(c) != "number"]
+                plain = [c for c in plain if c.rank == min(d.rank for d in plain)]
                 for found in (plain, kinds.get("cube", [])):
                     if found:
                         return "group", found
@@ -166,6 +209,59 @@ class Reader:
                 return role, kinds[kind]
         return "value", kinds["value"]
 
+    def _qualifies(self, span: Span) -> bool:
+        """A word that only says whose or which: "product price" (the cube of the member
+        after it), "the West region" (the dimension of the value before it), "Finance
+        companies" (the cube of the value before it, when something else is measured)."""
+        kinds = {c.kind for c in span.candidates}
+        cubes = {c.cube for c in span.candidates if c.kind != "value"}
+        following = self._span_at(span.last + 1)
+        if (
+            "cube" in kinds
+            and kinds <= {"cube", "measure"}
+            and following is not None
+            and any(c.kind == "measure" and c.cube in cubes for c in following.candidates)
+        ):
+            return True
+        if "value" in kinds or self._before(span)[1] in GROUP_WORDS:
+            return False
+        ahead = span.last + 1
+        while ahead < len(self.tokens) and self.tokens[ahead].low in AHEAD:
+            ahead += 1
+        after = self._span_at(ahead)  # "countries other than the US": which countries
+        if after is not None and ahead > span.last + 1:
+            valued = {c.name for c in after.candidates if c.kind == "value"}
+            if any(c.kind == "dimension" and c.name in valued for c in span.candidates):
+                return True
+        preceding = self._span_at(span.first - 1, end=True)
+        if preceding is None:
+            return False
+        named = {c.name for c in preceding.candidates if c.kind == "value"}
+        if any(c.kind == "dimension" and c.name in named for c in span.candidates):
+            return True
+        valued = {c.cube for c in preceding.candidates if c.kind == "value"}
+        return bool(valued & cubes) and (self.refining or self._measured_elsewhere(span))
+
+    def _measured_elsewhere(self, span: Span) -> bool:
+        return any(
+            other is not span and any(c.kind == "measure" and c.rank <= 1 for c in other.candidates)
+            for other in self.spans
+        )
+
+    def _named_cubes(self, span: Span) -> list[str]:
+        """The cube a value's neighbour names: "enterprise accounts" → accounts."""
+        found = []
+        for near in (self._span_at(span.last + 1), self._span_at(span.first - 1, end=True)):
+            if near is not None:
+                found += [c.cube for c in near.candidates if c.kind == "cube"]
+        return found
+
+    def _span_at(self, index: int, end: bool = False) -> Span | None:
+        span = self.owner[index] if 0 <= index < len(self.owner) else None
+        if span is None or (span.last if end else span.first) != index:
+            return None
+        return span
+
     def _count_role(self, span: Span, kinds: dict) -> tuple[str, list[Candidate]]:
         """For "how many X": a count measure X names, cube X's count, or X itself (units)."""
         counting = [c for c in kinds.get("measure", []) if self._type(c) in COUNTING]
@@ -179,8 +275,11 @@ class Reader:
             distinct = self._same_sql(candidate, COUNTING - {"count"})
             if distinct is not None:
                 return "measure", [distinct]
+            count = self._count_of(candidate.cube)
+            if count is not None and candidate.name in label_dimensions(self.model, candidate.cube):
+                return "measure", [Candidate("measure", count, candidate.cube, candidate.rank)]
         self._use(span)
-        self.reading.unclear.append(f"how many {span.text} (the model has no count of it)")
+        self.reading.missing.append(f"how many {span.text} (the model has no count of it)")
         return "none", []
 
     def _average_role(self, span: Span, members: list[Candidate]) -> tuple[str, list[Candidate]]:
@@ -196,10 +295,30 @@ class Reader:
                 return "measure", [average]
         self._use(span)
         title = self.model.member(members[0].name).title if members else span.text
-        self.reading.unclear.append(
+        self.reading.missing.append(
             f"average {span.text} (the model has no average of {title}; none was made up)"
         )
         return "none", []
+
+    def _ratio_wanted(self, span: Span) -> bool:
+        """ "X per Y" is a ratio when something else groups the rows ("revenue per customer by
+        region") or X is not a count ("revenue per customer"); "orders per warehouse" groups."""
+        others = [s for s in self.spans if s is not span and self._before(s)[1] in GROUP_WORDS]
+        if others:
+            return True
+        measured = [
+            c for s in self.spans if s is not span for c in s.candidates if c.kind == "measure"
+        ]
+        return bool(measured) and not any(self._type(c) in COUNTING for c in measured)
+
+    def _denominator(self, kinds: dict[str, list[Candidate]]) -> list[Candidate]:
+        """What "per X" divides by: X's count when X is a cube, else measure X."""
+        found = []
+        for cube in kinds.get("cube", []):
+            count = self._count_of(cube.name)
+            if count is not None:
+                found.append(Candidate("measure", count, cube.name, cube.rank))
+        return found or kinds.get("measure", [])
 
     def _same_sql(self, candidate: Candidate, types: set | frozenset) -> Candidate | None:
         """A measure of one of `types` over the same SQL as `candidate`, in the same cube."""
@@ -217,7 +336,9 @@ class Reader:
         """The word just before `span` (skipping fillers and filter values): its index, the
         word, and what it marks: count ("how many", "number of"), average, ranked ("top 5")."""
         j = span.first - 1
-        while j >= 0 and (self.tokens[j].low in FILLER or self._is_value(j)):
+        while j >= 0 and (
+            self.tokens[j].low in FILLER or self._is_value(j) or self._is_qualifier(j)
+        ):
             j -= 1
         if j < 0:
             return j, "", ""
@@ -240,6 +361,10 @@ class Reader:
     def _is_value(self, index: int) -> bool:
         span = self.owner[index]
         return span is not None and all(c.kind == "value" for c in span.candidates)
+
+    def _is_qualifier(self, index: int) -> bool:
+        span = self.owner[index]
+        return span is not None and span.first in self.qualifiers
 
     def _after_value(self, span: Span) -> bool:
         return span.first > 0 and self._is_value(span.first - 1)
@@ -273,6 +398,12 @@ class Reader:
                     break
             self.ranking = (descending, n)
             return
+
+    def _share_words(self) -> None:
+        for token in self.tokens:
+            if token.low in SHARE_WORDS or token.stem in SHARE_WORDS:
+                token.used = True
+                self.reading.share = True
 
     def _grain_words(self) -> None:
         """A bare "month" or "years" left over ("top 3 months by revenue")."""
@@ -310,6 +441,7 @@ class Reader:
         self._use(span)
         if name not in self.reading.measures:
             self.reading.measures.append(name)
+            self.reading.measure_spans.append((span.first, span.last))
             if how:
                 self.reading.notes.append(f"'{span.text}' read as {name} ({how})")
 
@@ -324,8 +456,9 @@ class Reader:
             how = f"a {self.model.cubes[candidate.name].title} key or name"
         for name in names:
             if self.model.member(name).type == "time":
-                self.reading.time_dimension = name
-                self.reading.time_grouped = True
+                self.reading.time_dimension = name  # "signed up in 2024": which date, no grouping
+                marker = self._before(span)[1]
+                self.reading.time_grouped |= marker in GROUP_WORDS or marker in GROUP_RANKERS
             elif name not in self.reading.dimensions:
                 self.reading.dimensions.append(name)
         if how:

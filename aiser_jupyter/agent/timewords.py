@@ -49,6 +49,10 @@ class TimeWords:
     range_label: str | None = None
     granularity: str | None = None
     over_time: bool = False
+    periods: list[tuple[date, date, str]] = field(default_factory=list)
+    """Two or more periods set side by side ("2024 vs 2023", "this quarter vs last")."""
+    change: bool = False
+    """The change between consecutive periods is asked for ("month over month", "growth")."""
     unclear: list[str] = field(default_factory=list)
 
 
@@ -94,12 +98,21 @@ def _count(text: str) -> int:
     return int(text) if text.isdigit() else NUMBER_WORDS[text]
 
 
-def read_time(question: str) -> TimeWords:
-    """Find the time phrases of `question` (any case); blank them out of ``masked``."""
+COMPARED = r"(?:vs\.?|versus|compared\s+(?:to|with)|against|and)"
+_SHORT_CHANGE = {"mom": "month", "qoq": "quarter", "yoy": "year", "wow": "week"}
+
+
+def read_time(
+    question: str, today: date | None = None, values: frozenset[str] = frozenset()
+) -> TimeWords:
+    """Find the time phrases of `question` (any case); blank them out of ``masked``.
+    `today` resolves "this quarter vs last" into two periods (default: the real today);
+    `values` are words of the data, never read as time ("annual" plans)."""
     text = question.lower()
     found = TimeWords(masked=question)
     ranges: list[tuple[Any, str]] = []
     periods: list[tuple[date, date, str]] = []
+    relative_pair = None
 
     def blank(match: re.Match[str]) -> None:
         nonlocal text
@@ -113,6 +126,18 @@ def read_time(question: str) -> TimeWords:
             blank(match)
         return [m for m in matches if _valid(m, found.unclear)]
 
+    for m in each(
+        rf"\b(?:this|current)\s+({_UNIT})\s+{COMPARED}\s+(?:the\s+)?(?:last|previous|prior)"
+        rf"(?:\s+\1|\s+one)?\b"
+    ):
+        current = calendar_period(today or date.today(), m[1])
+        periods += [calendar_period(current[0] - timedelta(days=1), m[1]), current]
+        relative_pair = m[0].strip()
+    for m in each(
+        rf"\b(?:between|from)\s+({_MONTH})\.?\s+(?:and|to|until|through|-)\s+({_MONTH})\.?\s+(\d{{4}})\b"
+    ):
+        first, last = period(f"{m[1]} {m[3]}"), period(f"{m[2]} {m[3]}")
+        ranges.append(([first[0].isoformat(), last[1].isoformat()], m[0]))
     for m in each(rf"\b(?:between|from)\s+({DATE})\s+(?:and|to|until|through|-)\s+({DATE})\b"):
         ranges.append(([period(m[1])[0].isoformat(), period(m[2])[1].isoformat()], m[0]))
     for m in each(rf"\b(since|starting|from|after)\s+({DATE})\b"):
@@ -133,13 +158,22 @@ def read_time(question: str) -> TimeWords:
         periods.append(period(m[1]))
     if periods:
         start, end = min(p[0] for p in periods), max(p[1] for p in periods)
-        label = " to ".join(dict.fromkeys(_label(p) for p in sorted(periods)))
+        label = relative_pair or " to ".join(
+            dict.fromkeys(period_label(p) for p in sorted(periods))
+        )
         ranges.append(([start.isoformat(), end.isoformat()], label))
         if len(periods) > 1:  # "2023 vs 2024": one row per period
             found.granularity = periods[0][2]
-    for m in each(rf"\b({_UNIT})[\s-]+(?:over|on|by)[\s-]+\1\b"):
+            found.periods = sorted(set(periods))
+    for m in each(rf"\b({_UNIT})[\s-]+(over|on|by)[\s-]+\1\b"):
         found.granularity = m[1]
-    for m in each(r"\b(" + "|".join(ADJECTIVES) + r")\b"):
+        found.change = found.change or m[2] == "over"
+    for m in each(r"\b(" + "|".join(_SHORT_CHANGE) + r")\b"):
+        found.granularity, found.change = _SHORT_CHANGE[m[1]], True
+    if each(r"\b(?:growth|grow|grew|grown|growing|change|changed|changes)\b"):
+        found.change = True
+    adjectives = [a for a in ADJECTIVES if a not in values]
+    for m in each(r"\b(" + "|".join(adjectives) + r")\b" if adjectives else r"(?!)"):
         found.granularity = ADJECTIVES[m[1]]
     for m in each(rf"\b(?:per|by|each|every|a|an|for each|in each)\s+({_UNIT})s?\b"):
         found.granularity = m[1]
@@ -152,7 +186,20 @@ def read_time(question: str) -> TimeWords:
     return found
 
 
-def _label(p: tuple[date, date, str]) -> str:
+def calendar_period(day: date, unit: str) -> tuple[date, date, str]:
+    """The calendar week, month, quarter or year that holds `day`."""
+    if unit == "day":
+        return day, day, unit
+    if unit == "week":
+        start = day - timedelta(days=day.weekday())
+        return start, start + timedelta(days=6), unit
+    first_month = {"month": day.month, "quarter": 3 * ((day.month - 1) // 3) + 1, "year": 1}[unit]
+    last_month = first_month + {"month": 0, "quarter": 2, "year": 11}[unit]
+    end = date(day.year, last_month, calendar.monthrange(day.year, last_month)[1])
+    return date(day.year, first_month, 1), end, unit
+
+
+def period_label(p: tuple[date, date, str]) -> str:
     start, _, unit = p
     if unit == "year":
         return str(start.year)

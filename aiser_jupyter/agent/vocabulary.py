@@ -8,6 +8,7 @@ sub-millisecond range.
 
 from __future__ import annotations
 
+import functools
 import re
 import weakref
 from collections.abc import Callable, Iterable
@@ -26,15 +27,27 @@ if TYPE_CHECKING:
 _STOP = """a an the of for in on at to from by per with and or vs versus me us our we i you my your
     show give list tell what what's which who whose how is are was were be been being do does did
     have has had get got display find please can could would will should there their them they
-    its it this that these those all any each every total overall sum amount many much number
+    its it this that these those all any each every total overall sum many much number
     count data result results breakdown broken down split grouped group across over about as
+    into up out at look pull fetch view give hey kindly i'd i'm im wise level figures figure
+    numbers stats statistics metrics metric kpi kpis values value overview look looking
     than then so also just only now same instead again too well plus but not no non s t let see
     want need know like compare compared ok okay summary report chart plot graph table sold sell
     sells selling bought buy made make placed place generated earned spent happened come came
     excluding exclude except without other where when most least top bottom best worst highest
-    lowest largest smallest biggest fewest more less some one"""
+    lowest largest smallest biggest fewest more less some one average avg mean comes coming
+    contribute contributes contributed contributing represent represents represented makes
+    generate generates drive drives driven accounted up break unique distinct outside counting
+    new brought bring brings send sent still offer offers carry carried go goes went ones far"""
 STOP_WORDS = frozenset(_STOP.split())
 """Words that carry no member, value or time: never reported as not understood."""
+
+VAGUE = frozenset(
+    {"best", "worst", "good", "bad", "doing", "perform", "performance", "healthy", "health"}
+    | {"important", "interesting", "well", "key", "happening", "going", "insight", "status"}
+)
+"""Words that need a measure to mean anything ("our best customers": best by what?); never
+a partial name ("performance" alone is not "on-time performance")."""
 
 ALIASES = {
     "avg": "average",
@@ -73,6 +86,9 @@ def stem(word: str) -> str:
     return w[:-1] if len(w) > 3 and w.endswith("e") else w
 
 
+_VAGUE_STEMS = frozenset(stem(w) for w in VAGUE)
+
+
 def words(text: str) -> list[str]:
     """The words of a name or title: snake_case, camelCase, spaces and punctuation split."""
     spaced = re.sub(r"([a-z0-9])([A-Z])", r"\1 \2", text)
@@ -92,20 +108,26 @@ class Token:
     stem: str
     plural: bool
     used: bool = False
+    listed: bool = False
+    """A comma, "&", "/" or "+" stands right before the word ("revenue, orders")."""
 
 
 def tokenize(text: str, full_names: Iterable[str] = ()) -> list[Token]:
     """Words of the question; ``cube.member`` stays one token when the model has that member."""
     known = set(full_names)
     tokens = []
+    end = 0
     for match in re.finditer(r"[A-Za-z0-9_]+(?:\.[A-Za-z0-9_]+)?", text):
         raw = match.group()
+        listed = any(mark in text[end : match.start()] for mark in ",&/+;")
+        end = match.end()
         if raw.lower() in known:
-            tokens.append(Token(raw, raw.lower(), raw.lower(), False))
+            tokens.append(Token(raw, raw.lower(), raw.lower(), False, listed=listed))
             continue
         for piece in words(raw):
             low = piece.lower()
-            tokens.append(Token(piece, low, stem(low), singular(low) != low))
+            tokens.append(Token(piece, low, stem(low), singular(low) != low, listed=listed))
+            listed = False
     return tokens
 
 
@@ -117,7 +139,7 @@ class Candidate:
     name: str  # member full name or cube name (for a value: its dimension)
     cube: str
     rank: int  # 0 name or title, 1 synonym, 2 last word of a name, 3 a word of a description
-    value: str | None = None
+    value: str | None = None  # a boolean dimension's value is "true"
     case: str | None = None  # a short code such as "US" must be typed in capitals
 
 
@@ -132,6 +154,9 @@ class Vocabulary:
     full_names: set[str] = field(default_factory=set)
     sql_keys: dict[str, str] = field(default_factory=dict)
     """Measure or dimension → its SQL, normalised: an average over the same column is found."""
+    described: dict[str, list[Candidate]] = field(default_factory=dict)
+    """A stem of a member's description → the member: never a meaning of the word (a word
+    a description mentions is not the member), only a suggestion to offer."""
 
     def add(self, key: tuple[str, ...], candidate: Candidate) -> None:
         if not key or all(w in STOP_WORDS for w in key):
@@ -153,7 +178,7 @@ class Vocabulary:
             content = tuple(w for w in key if w not in STOP_WORDS)
             self.add(key, Candidate(kind, name, cube, rank))
             self.add(content, Candidate(kind, name, cube, rank))
-            if len(content) > 1:
+            if len(content) > 1 and content[-1] not in _VAGUE_STEMS:
                 self.add(content[-1:], Candidate(kind, name, cube, max(rank, 2)))
 
     @classmethod
@@ -188,10 +213,23 @@ class Vocabulary:
                 self.add_names(_synonyms(member.meta), kind, full, cube.name, 1)
                 for word in words(member.description or ""):
                     if len(word) >= 4 and word.lower() not in STOP_WORDS:
-                        self.add((stem(word),), Candidate(kind, full, cube.name, 3))
+                        found = self.described.setdefault(stem(word), [])
+                        found.append(Candidate(kind, full, cube.name, 3))
+                if member.type == "boolean" and kind == "dimension":
+                    self._add_flag(member)
                 key = _sql_key(member)
                 if key is not None:
                     self.sql_keys[member.full_name] = key
+
+    def _add_flag(self, member: Member) -> None:
+        """A boolean dimension is a value of itself: "active subscriptions" filters
+        ``is_active`` to true ("not active", "inactive": to false)."""
+        for text in [member.name, member.title, *_synonyms(member.meta)]:
+            key = tuple(w for w in phrase(text) if w not in ("is", "has", "flag"))
+            self.add(key, Candidate("value", member.full_name, member.cube, 0, "true"))
+            for prefix in ("in", "un", "non") if len(key) == 1 else ():
+                false = Candidate("value", member.full_name, member.cube, 0, "false")
+                self.add((prefix + key[0],), false)
 
 
 _CACHE: dict[int, tuple[weakref.ref, Vocabulary]] = {}
@@ -226,7 +264,13 @@ class ValueIndex:
     time_bounds: dict[str, tuple[date, date]] = field(default_factory=dict)
     phrases: dict[tuple[str, ...], list[Candidate]] = field(default_factory=dict)
 
+    @property
+    def words(self) -> frozenset[str]:
+        """The data's values, lower-cased."""
+        return frozenset(v.lower() for found in self.values.values() for v in found)
+
     def __post_init__(self) -> None:
+        countries = _country_names()
         for dimension, found in self.values.items():
             cube = dimension.split(".")[0]
             for value in found:
@@ -237,6 +281,10 @@ class ValueIndex:
                 self.phrases.setdefault(key, []).append(
                     Candidate("value", dimension, cube, 0, value, code)
                 )
+                if code is not None and code in countries:  # "Germany" for a column of "DE"
+                    self.phrases.setdefault(phrase(countries[code]), []).append(
+                        Candidate("value", dimension, cube, 1, value)
+                    )
 
     @classmethod
     def build(
@@ -266,6 +314,16 @@ class ValueIndex:
                     if ends[0] is not None and ends[1] is not None:
                         bounds[name] = (ends[0], ends[1])
         return cls(values, bounds)
+
+
+@functools.cache
+def _country_names() -> dict[str, str]:
+    """ISO 3166 two-letter codes → English country names (CLDR's, through Babel)."""
+    try:
+        from babel import Locale
+    except ImportError:  # pragma: no cover - Babel comes with the package
+        return {}
+    return {code: name for code, name in Locale("en").territories.items() if len(code) == 2}
 
 
 def _edge(run: Callable[[dict[str, Any]], pa.Table], dimension: str, way: str) -> date | None:

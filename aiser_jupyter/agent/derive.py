@@ -1,0 +1,136 @@
+"""Numbers derived from a semantic result: a share of a total, a ratio of two measures, the
+change between periods.
+
+The planner never invents a measure. When a question needs one of these, it asks the
+semantic layer for measures that exist and states a derivation; the derivation is one
+SELECT over the semantic query's rows, built with sqlglot, so the SQL written back to the
+notebook computes the same numbers on the raw tables and the user can read how.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from sqlglot import exp
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+BASE = "base"
+
+
+@dataclass
+class Derivation:
+    """One derived column over the rows of a semantic query (the table ``base``)."""
+
+    kind: str
+    """share | ratio | change"""
+    measure: str
+    denominator: str | None = None
+    """ratio: the measure `measure` is divided by."""
+    partition: list[str] = field(default_factory=list)
+    """change: the groupings compared period by period; share: none (of the whole)."""
+    time: str | None = None
+    """change: the time bucket column the periods are ordered by."""
+    keep: dict[str, tuple[list[str], bool]] = field(default_factory=dict)
+    """share of a part: column → (values, negated) of the rows asked about."""
+    periods: list[str] = field(default_factory=list)
+    """change between named periods: the first days of the buckets compared."""
+
+    @property
+    def column(self) -> str:
+        return {"share": "share", "change": "change"}.get(self.kind, "ratio")
+
+    def select(self) -> exp.Select:
+        """The derivation as a SELECT over ``base``."""
+        measure = exp.column(self.measure, quoted=True)
+        query = exp.select(exp.Star()).from_(exp.to_identifier(BASE), copy=False)
+        if self.kind == "ratio":
+            below = exp.func(
+                "NULLIF", exp.column(self.denominator, quoted=True), exp.Literal.number(0)
+            )
+            return query.select(
+                _alias(exp.Div(this=measure, expression=below), "ratio"), copy=False
+            )
+        if self.kind == "share":
+            total = exp.Window(this=exp.Sum(this=measure.copy()))
+            below = exp.func("NULLIF", total, exp.Literal.number(0))
+            query.select(
+                _alias(exp.Div(this=measure.copy(), expression=below), "share"), copy=False
+            )
+            kept = [
+                _kept(column, values, negated) for column, (values, negated) in self.keep.items()
+            ]
+            return (
+                exp.select(exp.Star())
+                .from_(query.subquery(BASE), copy=False)
+                .where(*kept, copy=False)
+                if kept
+                else query
+            )
+        order = exp.Order(expressions=[exp.Ordered(this=exp.column(self.time, quoted=True))])
+        window = exp.Window(
+            this=exp.func("LAG", measure.copy()),
+            partition_by=[exp.column(c, quoted=True) for c in self.partition] or None,
+            order=order,
+        )
+        before = exp.func("NULLIF", window.copy(), exp.Literal.number(0))
+        query.select(
+            _alias(exp.Sub(this=measure.copy(), expression=window), "change"),
+            _alias(
+                exp.Sub(
+                    this=exp.Div(this=measure.copy(), expression=before),
+                    expression=exp.Literal.number(1),
+                ),
+                "change_pct",
+            ),
+            copy=False,
+        )
+        if self.periods:
+            starts = [
+                exp.cast(exp.Literal.string(p), exp.DataType.build("timestamp"))
+                for p in self.periods
+            ]
+            query.where(exp.column(self.time, quoted=True).isin(*starts), copy=False)
+        return query
+
+    def sql(self, base_sql: str, dialect: str) -> str:
+        """The derivation over `base_sql` (the semantic query's SQL), in `dialect`."""
+        import sqlglot
+
+        select = self.select()
+        base = sqlglot.parse_one(base_sql, read=dialect)
+        return select.with_(BASE, as_=base, copy=False).sql(dialect=dialect, pretty=True)
+
+    def apply(self, rows: pa.Table) -> pa.Table:
+        """The derivation over the semantic result's rows (an Arrow table), in DuckDB."""
+        import duckdb
+
+        with duckdb.connect() as con:
+            con.register(BASE, rows)
+            return con.sql(self.select().sql(dialect="duckdb")).to_arrow_table()
+
+
+def _alias(expression: exp.Expression, name: str) -> exp.Alias:
+    return exp.alias_(expression, name, quoted=True)
+
+
+def _kept(column: str, values: list[str], negated: bool) -> exp.Expression:
+    found = exp.column(column, quoted=True).isin(*[exp.Literal.string(v) for v in values])
+    return exp.not_(found) if negated else found
+
+
+def describe(derivation: Derivation, title: Any) -> str:
+    """`title(member)` → its title; the derivation in words."""
+    measure = title(derivation.measure)
+    if derivation.kind == "ratio":
+        return f"derived: {measure} ÷ {title(derivation.denominator)} (both measures of the model)"
+    if derivation.kind == "share":
+        whole = (
+            "all rows"
+            if not derivation.keep
+            else "all " + ", ".join(title(c) for c in derivation.keep) + " values"
+        )
+        return f"derived: share = {measure} of each row ÷ {measure} of {whole}"
+    return f"derived: change = {measure} minus {measure} of the period before (and in %)"
