@@ -1,0 +1,62 @@
+"""The evaluation sets of tests/answers/ (three models, each with its own generated data),
+asked offline: hand-written SQL says what each answer must hold, and questions the data
+cannot answer must be declined with a suggestion. The scoring is tools/answer_eval.py."""
+
+from __future__ import annotations
+
+import pytest
+
+import aiser_jupyter as aiser
+from tools.answer_eval import load_set, same_answer, score_set, set_names
+from tools.eval_data import load
+
+COVERAGE = 0.90
+"""Answerable questions answered right, per set (the target of the trust issue)."""
+
+
+@pytest.fixture(scope="module", params=set_names())
+def scored(request):
+    model, cases = load_set(request.param)
+    session = aiser.session()
+    load(session, model)
+    yield score_set(session, request.param, cases), cases
+    session.close()
+
+
+def test_the_sets_are_big_enough():
+    sets = [load_set(name) for name in set_names()]
+    asked = [c for _, cases in sets for c in cases]
+    assert len({model for model, _ in sets}) >= 3
+    assert len(asked) >= 150
+    assert sum(c.sql is None for c in asked) >= 30
+    assert sum(c.then is not None for c in asked) >= 10
+
+
+def test_no_wrong_or_unasked_number_is_shown(scored):
+    score, _ = scored
+    shown = [o for o in score.outcomes if o.outcome in ("wrong", "unasked")]
+    assert shown == [], "\n".join(f"{o.outcome}: {o.question}: {o.detail}" for o in shown)
+
+
+def test_every_declined_question_has_a_suggestion(scored):
+    score, _ = scored
+    bare = [o.question for o in score.outcomes if o.outcome == "no suggestion"]
+    assert bare == []
+
+
+def test_most_answerable_questions_are_answered_right(scored):
+    score, _ = scored
+    missed = [f"{o.status}: {o.question}: {o.detail}" for o in score.failures()]
+    assert score.coverage >= COVERAGE, "\n".join(missed)
+
+
+def test_the_comparison_finds_a_wrong_answer():
+    """The scorer itself: a column off by one value, or rows in another order where order
+    matters, is not the same answer; extra columns and another column order are."""
+    import pyarrow as pa
+
+    want = pa.table({"region": ["a", "b"], "revenue": [1.0, 2.0]})
+    assert same_answer(pa.table({"x": [2.0, 1.0], "r": ["b", "a"], "s": [9, 9]}), want, False)
+    assert not same_answer(pa.table({"r": ["a", "b"], "x": [1.0, 3.0]}), want, False)
+    assert not same_answer(pa.table({"r": ["b", "a"], "x": [2.0, 1.0]}), want, True)
+    assert not same_answer(pa.table({"r": ["a", "b"], "x": [2.0, 1.0]}), want, False)
