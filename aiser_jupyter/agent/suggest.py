@@ -34,7 +34,10 @@ def suggest(
     """Up to three questions close to `question` for which `answers` is true."""
     candidates: list[str] = []
     if hints.time_phrase and hints.time_instead:
-        candidates.append(_replace(question, hints.time_phrase, hints.time_instead))
+        said = rf"(?:(?:in|during|over|for|of)\s+)?(?:the\s+)?{re.escape(hints.time_phrase)}"
+        candidates.append(
+            re.sub(rf"\b{said}\b", hints.time_instead, question, count=1, flags=re.IGNORECASE)
+        )
     main = main_measures(model)
     for word in hints.unknown:
         for name in close_names(word, model, values):
