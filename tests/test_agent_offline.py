@@ -64,8 +64,9 @@ def test_a_follow_up_refines_the_last_answer(retail):
         format_value(expected[-1][1], "currency"),
     )
     assert answer.text.startswith(f"Revenue went from {first} (2024 Q1) to {last} (2024 Q4)")
-    fresh = retail.ask("now by quarter", new=True)  # no previous answer: no 2024 range kept
-    assert len(fresh.df) > len(answer.df)
+    fresh = retail.ask("now by quarter", new=True)  # no previous answer: no measure to keep
+    assert fresh.status == "clarify" and fresh.result is None
+    assert "revenue by quarter" in fresh.suggestions
 
 
 def test_no_run_plans_and_shows_sql_but_runs_nothing(retail):

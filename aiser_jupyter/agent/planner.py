@@ -191,6 +191,7 @@ class Hints:
     groupings: list[str] = field(default_factory=list)
     values: list[str] = field(default_factory=list)
     period: str | None = None
+    grain: str | None = None
     """What the question did make clear, to build suggestions around."""
     time_phrase: str | None = None
     """The words of a period that holds no data, and what to say instead."""
@@ -256,6 +257,7 @@ def _plan(
     hints.groupings = [model.member(d).title.lower() for d in reading.dimensions]
     hints.values = [v for _, v, negated in reading.filters if not negated and v != "true"]
     hints.period = time.range_label
+    hints.grain = time.granularity or reading.granularity
     unclear = list(reading.unclear) + time.unclear + hints.unknown
     draft = _this_question(reading, time)
     if earlier is not None and not (unknown or reading.missing) and _is_follow_up(lows, reading):

@@ -43,8 +43,9 @@ def suggest(
         for name in close_names(word, model, values):
             candidates.append(_replace(question, word, name))
     if hints.no_measure:
+        candidates += [_rephrase(title, hints) for title in main]
         for title in main:
-            candidates += [f"{title} {question}", f"{question} by {title}"]
+            candidates += [f"{question} by {title}", f"{title} {question}"]
     for word in hints.unknown:
         candidates.append(_drop(question, word))
     candidates += [_rephrase(title, hints) for title in main]
@@ -101,8 +102,9 @@ def close_names(word: str, model: SemanticModel, values: ValueIndex | None) -> l
 def _rephrase(measure: str, hints: Hints) -> str:
     """`measure` with what the question made clear: "revenue by region for enterprise"."""
     text = measure
-    if hints.groupings:
-        text += " by " + " and ".join(hints.groupings)
+    groupings = hints.groupings + ([hints.grain] if hints.grain else [])
+    if groupings:
+        text += " by " + " and ".join(groupings)
     if hints.values:
         text += " for " + " and ".join(hints.values)
     if hints.period:
