@@ -8,13 +8,16 @@ confirmed is reused for the same question, its query run again (`reuse`).
 
 from __future__ import annotations
 
+import json
 import os
 from typing import Any
 
 from aiser_jupyter.agent.answer import Answer
-from aiser_jupyter.agent.loop import ModelUnavailable, run_loop
-from aiser_jupyter.agent.narrate import ungrounded
+from aiser_jupyter.agent.coverage import clarify_text, phrasing
+from aiser_jupyter.agent.loop import ModelUnavailable, Step, run_loop
+from aiser_jupyter.agent.narrate import narrate, ungrounded
 from aiser_jupyter.agent.offline import answer_offline
+from aiser_jupyter.agent.planner import Plan, plan_question
 from aiser_jupyter.agent.prompts import system_prompt
 from aiser_jupyter.agent.registry import agent_tools
 from aiser_jupyter.agent.reuse import reuse_confirmed
@@ -69,7 +72,10 @@ def ask(
 def _with_model(
     session: Any, question: str, model: str, previous: Answer | None, recall: Any, run: bool
 ) -> Answer:
-    work = Workspace(session, execute=run)
+    """The model's answer through the tools. Its semantic queries run only when they cover
+    the question (`Workspace.cover`); when its last one did not, even after a repair round,
+    the question is not answered: the user is asked instead, with no numbers."""
+    work = Workspace(session, execute=run, plan=_plan(session, question, previous, recall))
     history = []
     if previous is not None:
         history = [m for m in previous.messages if m.get("role") in ("user", "assistant")]
@@ -90,17 +96,7 @@ def _with_model(
         token_budget=settings.agent_token_budget,
         timeout=settings.model_timeout,
     )
-    notes = []
-    if outcome.stopped:
-        notes.append(f"Stopped early ({outcome.stopped}): the answer may be incomplete.")
-    unfounded = ungrounded(outcome.text, work.evidence)
-    if unfounded:
-        notes.append(
-            "Numbers in this answer that no query returned (check them): " + ", ".join(unfounded)
-        )
-    if work.result is not None and work.chart is None and work.result.rowcount > 1:
-        work.chart = session.chart(work.result)
-    return Answer(
+    answer = Answer(
         question,
         outcome.text,
         sql=work.sql,
@@ -111,9 +107,83 @@ def _with_model(
         steps=outcome.steps,
         usage=outcome.usage,
         model=model,
-        notes=notes,
+        plan=work.plan,
         messages=outcome.messages,
     )
+    if outcome.stopped:
+        answer.notes.append(f"Stopped early ({outcome.stopped}): the answer may be incomplete.")
+    if work.gaps:
+        _not_answered(answer, clarify_text(work.gaps), session.model)
+        answer.notes += [f"Not matched: {gap.sentence}" for gap in work.gaps]
+        return answer
+    _ground(answer, work.evidence, session.model)
+    if answer.result is not None and answer.chart is None and answer.result.rowcount > 1:
+        answer.chart = session.chart(answer.result)
+    return answer
+
+
+def _plan(session: Any, question: str, previous: Answer | None, recall: Any) -> Plan | None:
+    """The offline planner's reading of the question, from the same inputs as an offline
+    answer: what the model's semantic queries must cover (`Workspace.cover`). Where the
+    data's values cannot be read (a security context that hides some dimensions), the
+    planner reads names only, and judges less."""
+    if session.model is None:
+        return None
+    try:
+        values = session.value_index()
+    except AiserError:
+        values = None
+    glossary = list(recall.glossary.items()) if recall is not None else []
+    earlier = previous.plan if previous is not None else None
+    return plan_question(question, session.model, values, earlier, glossary)
+
+
+def _ground(answer: Answer, evidence: list[str], model: Any) -> None:
+    """Check the numbers the model stated against what the tools returned.
+
+    Any number no tool returned is listed in a note. When the first number (the headline
+    figure) is one of them, the model's sentence is not shown as the answer, since a
+    reader takes that figure as the answer: with a result, the answer tells the result's own
+    numbers (`narrate`: computed, never guessed); with none, nothing backs any number, so
+    the question is not answered. A later figure not found (a difference, a ratio the
+    model worked out) keeps the text beside the note, for the reader to check.
+    """
+    # The question's own numbers ("in 2024", "top 5") and the query's dates are no invention.
+    asked = [answer.question, json.dumps(answer.query)] if answer.query else [answer.question]
+    unfounded = ungrounded(answer.text, [*evidence, *asked])
+    if not unfounded:
+        return
+    answer.notes.append(
+        "Numbers in this answer that no query returned (check them): " + ", ".join(unfounded)
+    )
+    if ungrounded(answer.text, [])[0] != unfounded[0]:
+        return
+    if answer.result is None:
+        _not_answered(
+            answer, "No query result backs the numbers I found, so none are shown.", model
+        )
+        return
+    answer.text = narrate(answer.result.df, answer.result.annotation, model)
+    answer.steps.append(
+        Step(
+            "note",
+            "narrate",
+            "the model's headline number is in no result: told the result's",
+            0.0,
+            False,
+        )
+    )
+
+
+def _not_answered(answer: Answer, text: str, model: Any) -> None:
+    """Make `answer` a question to clarify: `text`, no result, and what to ask instead (the
+    planner's suggestions, else its own reading of the question)."""
+    plan = answer.plan
+    suggestions = list(getattr(plan, "suggestions", None) or [])
+    if not suggestions and plan is not None and (said := phrasing(plan.query, model)):
+        suggestions = [said]
+    answer.text, answer.status, answer.suggestions = text, "clarify", suggestions[:3]
+    answer.result = answer.chart = answer.query = answer.sql = answer.connection = None
 
 
 def _memory(session: Any) -> tuple[Any, list[str]]:

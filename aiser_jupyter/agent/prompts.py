@@ -15,6 +15,10 @@ into new ones; if the data cannot answer, say so.
 - Prefer run_semantic_query when semantic model members are listed below; otherwise use run_sql \
 with one read-only SELECT in {dialect} SQL. Nothing may change data.
 - If a query fails, read the error and fix the query.
+- Each semantic query is checked against the question before it runs: it must hold exactly \
+the measures, grouping, filters and period asked for, no more and no fewer. If the check lists \
+gaps, fix those. Never substitute another measure or drop a condition: if the data cannot \
+answer part of the question, say in one sentence what you cannot answer instead of guessing.
 - Do not paste the whole table: the user sees the result and a chart under your answer.
 Today is {today}."""
 

@@ -1,5 +1,6 @@
 """What the model may do, as tools over the Session: look at the data, query it read-only,
-chart it, remember a fact. Nothing here writes data.
+chart it, remember a fact. Nothing here writes data, and no semantic query runs unless it
+covers the question (``agent.coverage``).
 
 Each tool returns compact text (CSV for rows) that the loop hands to the model as data;
 a query that fails raises ToolFailed with the database's error, so the model can repair it.
@@ -11,15 +12,25 @@ import csv
 import io
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiser_jupyter.agent.context import member_docs, rank, table_docs
+from aiser_jupyter.agent.coverage import Gap, find_gaps
 from aiser_jupyter.agent.loop import Tool, ToolFailed
 from aiser_jupyter.errors import AiserError
 from aiser_jupyter.security.guard import check_sql
 
+if TYPE_CHECKING:
+    from aiser_jupyter.agent.planner import Plan
+
 ROWS_SHOWN = 30
 """Rows of a result the model sees (it is told how many there are in all)."""
+REPAIR_ROUNDS = 1
+"""Semantic queries refused for their gaps that the model may still repair."""
+GIVE_UP = (
+    "Do not query again: tell the user in one or two sentences, with no numbers, "
+    "what you could not match."
+)
 
 
 @dataclass
@@ -37,10 +48,39 @@ class Workspace:
     chart: Any = None
     evidence: list[str] = field(default_factory=list)
     """Every tool output, to check the numbers of the final answer against."""
+    plan: Plan | None = None
+    """The offline planner's reading of the question: what a semantic query must cover."""
+    gaps: list[Gap] = field(default_factory=list)
+    """What the last semantic query asked for missed or added; empty once one covers it."""
+    refused: int = 0
+    """Semantic queries not run for their gaps."""
 
     def give(self, text: str) -> str:
         self.evidence.append(text)
         return text
+
+    def cover(self, query: dict[str, Any]) -> None:
+        """Refuse a semantic query that misses or adds parts of the question, listing the
+        gaps for the model to repair, once: after that no semantic query runs, and the
+        answer asks the user instead of guessing."""
+        if self.plan is None:
+            return
+        if self.refused > REPAIR_ROUNDS:
+            raise ToolFailed("Not run: no more queries for this question. " + GIVE_UP)
+        self.gaps = find_gaps(self.plan, query, self.session.model)
+        if not self.gaps:
+            return
+        self.refused += 1
+        listed = "\n".join(f"- {gap.sentence}" for gap in self.gaps)
+        if self.refused > REPAIR_ROUNDS:
+            raise ToolFailed(
+                f"Not run: the query still does not match the question:\n{listed}\n{GIVE_UP}"
+            )
+        raise ToolFailed(
+            f"Not run: the query does not match the question:\n{listed}\n"
+            "Fix exactly these and query again, or, if the data cannot express them, "
+            "say so instead of guessing."
+        )
 
 
 def rows_text(result: Any) -> str:
@@ -105,10 +145,14 @@ def build_tools(work: Workspace) -> list[Tool]:
         if not isinstance(query, dict):
             raise ToolFailed("query must be a Cube REST query object")
         try:
-            work.sql_connection, work.sql = session.compile_query(query)
-            work.query = query
-            if not work.execute:
-                return work.give("valid; not run (the user asked not to run queries)")
+            connection, sql = session.compile_query(query)
+        except AiserError as exc:
+            raise ToolFailed(str(exc)) from None
+        work.cover(query)
+        work.sql_connection, work.sql, work.query = connection, sql, query
+        if not work.execute:
+            return work.give("valid; not run (the user asked not to run queries)")
+        try:
             work.result = session.query(query)
         except AiserError as exc:
             raise ToolFailed(str(exc)) from None
