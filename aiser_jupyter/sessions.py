@@ -69,7 +69,7 @@ class Session(
         self._frames = 0
         self.last_answer: Answer | None = None
         self._memory: Memory | None = None
-        self._values: tuple[SemanticModel, ValueIndex] | None = None
+        self._values: tuple[SemanticModel, object, ValueIndex] | None = None
         self._listeners: list[Callable[[str], object]] = []
         if self.settings.audit != "off":
             self.start_audit()

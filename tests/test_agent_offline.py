@@ -162,3 +162,28 @@ def test_narrate_handles_empty_and_single_values():
 
     assert narrate(pd.DataFrame({"x": []})) == "No rows matched."
     assert narrate(pd.DataFrame({"n": [1234567]})) == "n: 1,234,567."
+
+
+def test_offline_under_a_tenant_sees_only_that_tenants_rows_and_values():
+    """The planner's value index is read as the requester: hidden members are left out (no
+    error), another tenant's values never become words the planner knows or suggests."""
+    from governance_model import NORTH, SOUTH, governed_session, rows
+
+    session = governed_session()
+    session.set_context(NORTH)
+    answer = session.ask("revenue by status", offline=True, new=True)
+    assert answer.status == "answered"
+    want = rows(
+        session,
+        "SELECT status, sum(revenue) FROM orders JOIN customers USING (customer_id) "
+        "WHERE region = 'North' GROUP BY 1",
+    )
+    got = sorted((r["orders.status"], r["orders.revenue"]) for r in answer.df.to_dict("records"))
+    assert [s for s, _ in got] == [s for s, _ in want]
+    assert [v for _, v in got] == pytest.approx([v for _, v in want])
+    assert session.value_index().values["orders.region"] == ["North"]
+    assert "customers.segment" not in session.value_index().values  # hidden from this user
+    south = session.ask("revenue in the South", offline=True, new=True)
+    assert south.status == "clarify" and south.result is None
+    session.set_context(SOUTH)
+    assert session.value_index().values["orders.region"] == ["South"]

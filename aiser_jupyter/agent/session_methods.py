@@ -26,7 +26,7 @@ class AgentMethods:
     model: SemanticModel | None
     last_answer: Answer | None
     _memory: Memory | None
-    _values: tuple[SemanticModel, ValueIndex] | None
+    _values: tuple[SemanticModel, object, ValueIndex] | None
     history: list[HistoryEntry]
     changed: Callable[[str], None]
 
@@ -105,10 +105,11 @@ class AgentMethods:
 
         if self.model is None:
             raise ValueError("no semantic model loaded")
-        if self._values is None or self._values[0] is not self.model:
+        who = getattr(self, "security_context", None)  # values differ from tenant to tenant
+        if self._values is None or self._values[0] is not self.model or self._values[1] != who:
             index = ValueIndex.build(self.model, lambda q: self.query(q).to_arrow())
-            self._values = (self.model, index)
-        return self._values[1]
+            self._values = (self.model, who, index)
+        return self._values[2]
 
     def auto_model_load(self, connection: str | None = None) -> SemanticModel:
         """Draft a semantic model of a connection's tables and load it (for the offline

@@ -294,7 +294,10 @@ class ValueIndex:
         max_values: int = MAX_VALUES,
     ) -> ValueIndex:
         """Ask the data through `run` (a Cube query → Arrow table, e.g.
-        ``lambda q: session.query(q).to_arrow()``), so it works on any connection."""
+        ``lambda q: session.query(q).to_arrow()``), so it works on any connection; a member
+        the requester may not see (or that fails) is left out, not an error."""
+        from aiser_jupyter.errors import AiserError
+
         values: dict[str, list[str]] = {}
         bounds: dict[str, tuple[date, date]] = {}
         for cube in model.cubes.values():
@@ -304,15 +307,18 @@ class ValueIndex:
                 name = member.full_name
                 if not member.public or member.primary_key or "pii" in member.meta:
                     continue
-                if member.type == "string":
-                    column = run({"dimensions": [name], "limit": max_values + 1}).column(0)
-                    found = [str(v) for v in column.to_pylist() if v not in (None, "")]
-                    if len(found) <= max_values:
-                        values[name] = found
-                elif member.type == "time":
-                    ends = [_edge(run, name, d) for d in ("asc", "desc")]
-                    if ends[0] is not None and ends[1] is not None:
-                        bounds[name] = (ends[0], ends[1])
+                try:
+                    if member.type == "string":
+                        column = run({"dimensions": [name], "limit": max_values + 1}).column(0)
+                        found = [str(v) for v in column.to_pylist() if v not in (None, "")]
+                        if len(found) <= max_values:
+                            values[name] = found
+                    elif member.type == "time":
+                        ends = [_edge(run, name, d) for d in ("asc", "desc")]
+                        if ends[0] is not None and ends[1] is not None:
+                            bounds[name] = (ends[0], ends[1])
+                except AiserError:
+                    continue
         return cls(values, bounds)
 
 
