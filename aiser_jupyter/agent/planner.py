@@ -110,6 +110,8 @@ BUSINESS_NOUNS = frozenset(
     ]
 )
 """Measures analysts often ask for: when one maps to nothing, the data does not hold it."""
+ADDS_UP = frozenset({"sum", "count", "count_distinct", "count_distinct_approx"})
+"""Measures a ratio may divide: a total or a count, not an average or another ratio."""
 METRIC_PHRASES = (
     "active users",
     "net promoter",
@@ -192,6 +194,10 @@ class Hints:
     values: list[str] = field(default_factory=list)
     period: str | None = None
     grain: str | None = None
+    ranked: bool = False
+    lacking: bool = False
+    """The question asks for something the data does not hold: suggest other measures,
+    not the same question with the word dropped."""
     """What the question did make clear, to build suggestions around."""
     time_phrase: str | None = None
     """The words of a period that holds no data, and what to say instead."""
@@ -258,6 +264,7 @@ def _plan(
     hints.values = [v for _, v, negated in reading.filters if not negated and v != "true"]
     hints.period = time.range_label
     hints.grain = time.granularity or reading.granularity
+    hints.ranked = reading.ranked_alone
     unclear = list(reading.unclear) + time.unclear + hints.unknown
     draft = _this_question(reading, time)
     if earlier is not None and not (unknown or reading.missing) and _is_follow_up(lows, reading):
@@ -355,6 +362,7 @@ def _decline(
     plan: Plan, status: str, reason: str, unclear: list[str], hints: Hints
 ) -> tuple[Plan, Hints]:
     plan.status, plan.reason = status, reason
+    hints.lacking = status == "unanswerable"
     plan.not_understood = list(dict.fromkeys(unclear))
     plan.derivation = None
     return plan, hints
@@ -556,6 +564,9 @@ def _derivation(
         f"{times[0]['dimension']}.{times[0]['granularity']}" if "granularity" in times[0] else None
     )
     if d.per:
+        if model.member(measure).type not in ADDS_UP:  # "average weight per package"
+            unclear.append(f"per (a ratio of {model.member(measure).title}, which does not add up)")
+            return None
         derivation = Derivation("ratio", measure, denominator=d.per[0])
     elif d.share:
         derivation = Derivation("share", measure)

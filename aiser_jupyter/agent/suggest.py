@@ -39,15 +39,15 @@ def suggest(
             re.sub(rf"\b{said}\b", hints.time_instead, question, count=1, flags=re.IGNORECASE)
         )
     main = main_measures(model)
-    for word in hints.unknown:
+    for word in [] if hints.lacking else hints.unknown:
         for name in close_names(word, model, values):
             candidates.append(_replace(question, word, name))
     if hints.no_measure:
         candidates += [_rephrase(title, hints) for title in main]
-        for title in main:
-            candidates += [f"{question} by {title}", f"{title} {question}"]
-    for word in hints.unknown:
-        candidates.append(_drop(question, word))
+        if hints.ranked:  # "who are our best customers" → "… by revenue"
+            candidates += [f"{question.rstrip('?')} by {title}" for title in main]
+    if not hints.lacking:  # without the word, the question may still mean what was meant
+        candidates += [_drop(question, word) for word in hints.unknown]
     candidates += [_rephrase(title, hints) for title in main]
     candidates += main
     found: list[str] = []

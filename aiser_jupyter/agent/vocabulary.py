@@ -86,7 +86,19 @@ def stem(word: str) -> str:
     return w[:-1] if len(w) > 3 and w.endswith("e") else w
 
 
-_VAGUE_STEMS = frozenset(stem(w) for w in VAGUE)
+_NOT_PARTIAL = frozenset(
+    stem(w)
+    for w in (
+        *VAGUE,
+        *("time", "date", "rate", "id", "name", "value", "type", "code", "level", "at", "key"),
+        *("flag", "day", "week", "month", "quarter", "year", "percent", "ratio", "share"),
+    )
+)
+"""Last words too generic to stand for the whole name ("time" is not "on time count")."""
+_AMOUNT_STEMS = frozenset(
+    stem(w)
+    for w in ("total", "sum", "count", "number", "of", "the", "a", "an", "overall", "all", "amount")
+)
 
 
 def words(text: str) -> list[str]:
@@ -171,14 +183,15 @@ class Vocabulary:
             found[found.index(same)] = candidate
 
     def add_names(self, texts: Iterable[str], kind: str, name: str, cube: str, rank: int) -> None:
-        """A name or title as a phrase, also without its stop words ("Total Revenue"), and its
-        last word as a partial name ("margin" for Gross Margin)."""
+        """A name or title as a phrase, also without the words that only say "how much"
+        ("Total Revenue", "number of orders"), and its last word as a partial name ("margin"
+        for Gross Margin); "on time count" stays whole: "time" alone is not that measure."""
         for text in texts:
             key = phrase(text)
-            content = tuple(w for w in key if w not in STOP_WORDS)
+            content = tuple(w for w in key if w not in _AMOUNT_STEMS)
             self.add(key, Candidate(kind, name, cube, rank))
             self.add(content, Candidate(kind, name, cube, rank))
-            if len(content) > 1 and content[-1] not in _VAGUE_STEMS:
+            if len(content) > 1 and content[-1] not in _NOT_PARTIAL:
                 self.add(content[-1:], Candidate(kind, name, cube, max(rank, 2)))
 
     @classmethod
