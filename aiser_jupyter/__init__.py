@@ -14,16 +14,27 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from aiser_jupyter.__about__ import __version__
+from aiser_jupyter.errors import (
+    AiserError,
+    ConnectionFailed,
+    ParameterError,
+    QueryError,
+    QueryInterrupted,
+    QueryTimeout,
+    UnknownConnection,
+    UnsafeSQLError,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
     from aiser_jupyter.agent.answer import Answer
+    from aiser_jupyter.analysis import Insights
+    from aiser_jupyter.boards.board import Dashboard
     from aiser_jupyter.governance.checks import CheckReport
     from aiser_jupyter.governance.context import SecurityContext
     from aiser_jupyter.governance.lineage import Lineage
     from aiser_jupyter.governance.quality import Profile
-    from aiser_jupyter.insights import Insights
     from aiser_jupyter.result import Result
     from aiser_jupyter.semantic.model import SemanticModel
     from aiser_jupyter.sessions import Session
@@ -34,6 +45,22 @@ if TYPE_CHECKING:
     from aiser_jupyter.widgets.table import ResultTable
 
 __all__ = [
+    "AccessDenied",
+    "AiserError",
+    "CheckError",
+    "ConnectionFailed",
+    "DashboardError",
+    "InsightsError",
+    "ModelError",
+    "ModelUnavailable",
+    "ParameterError",
+    "QueryError",
+    "QueryInterrupted",
+    "QueryTimeout",
+    "RoutingError",
+    "ServerFailed",
+    "UnknownConnection",
+    "UnsafeSQLError",
     "__version__",
     "ask",
     "browse",
@@ -211,10 +238,60 @@ def browse() -> SchemaBrowser:
     return SchemaBrowser(session())
 
 
+def dashboard(
+    title: str, items: Sequence[Any], filters: Sequence[Any] = (), refresh: Any = None
+) -> Dashboard:
+    """Charts, KPI cards, tables and texts on a responsive grid. `items`: Cube query dicts,
+    Results, markdown, or ``aiser.dashboard.chart/kpi/table/text(...)``; `filters`: member
+    names or ``aiser.dashboard.date_range/values(...)``; `refresh`: "5min" re-runs every item
+    on that schedule."""
+    from aiser_jupyter.boards import dashboard as make
+
+    return make(title, items, filters=filters, refresh=refresh)
+
+
+def _board_part(name: str) -> Any:
+    """``aiser.dashboard.NAME``: the dashboard item or filter builder of ``boards``, imported
+    when first called."""
+
+    def build(*args: Any, **kwargs: Any) -> Any:
+        from aiser_jupyter import boards
+
+        return getattr(boards, name)(*args, **kwargs)
+
+    build.__name__ = build.__qualname__ = name
+    build.__doc__ = f"aiser_jupyter.boards.{name}: see its docstring."
+    return build
+
+
+for _name in ("chart", "kpi", "table", "text", "date_range", "values"):
+    setattr(dashboard, _name, _board_part(_name))
+del _name
+
+_LAZY_ERRORS = {
+    "AccessDenied": "aiser_jupyter.governance.context",
+    "CheckError": "aiser_jupyter.governance.checks",
+    "DashboardError": "aiser_jupyter.boards.spec",
+    "InsightsError": "aiser_jupyter.analysis.insight",
+    "ModelError": "aiser_jupyter.semantic.loader",
+    "ModelUnavailable": "aiser_jupyter.agent.llm",
+    "RoutingError": "aiser_jupyter.engines.catalog",
+    "ServerFailed": "aiser_jupyter.server.run",
+}
+"""Error classes whose modules are not cheap to import: imported on first use."""
+
+
 def __getattr__(name: str) -> Any:
-    """``aiser.dashboard(...)``: a callable module, imported on first use."""
-    if name == "dashboard":
+    """The error classes of `_LAZY_ERRORS`, imported when first named."""
+    module = _LAZY_ERRORS.get(name)
+    if module is not None:
         import importlib
 
-        return importlib.import_module("aiser_jupyter.dashboard")
+        value = getattr(importlib.import_module(module), name)
+        globals()[name] = value
+        return value
     raise AttributeError(f"module 'aiser_jupyter' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -277,7 +277,7 @@ class AiserMagics(Magics):
         if args.command == "memory":
             return self._memory(args)
         if args.command == "insights":
-            from aiser_jupyter.insights.session_methods import line_target
+            from aiser_jupyter.analysis.session_methods import line_target
 
             target = line_target(args.target, self.shell.user_ns)
             return session.insights(target, measures=args.measure, by=args.by, limit=args.limit)

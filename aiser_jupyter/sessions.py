@@ -14,13 +14,13 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from aiser_jupyter.agent.session_methods import AgentMethods
+from aiser_jupyter.analysis.session_methods import InsightMethods
+from aiser_jupyter.boards.session_methods import DashboardMethods
 from aiser_jupyter.config import Settings
-from aiser_jupyter.dashboard.session_methods import DashboardMethods
 from aiser_jupyter.engines.routing_methods import RoutingMethods
 from aiser_jupyter.errors import AiserError, ConnectionFailed, UnknownConnection
 from aiser_jupyter.governance.session_methods import GovernanceMethods
 from aiser_jupyter.history import HistoryEntry
-from aiser_jupyter.insights.session_methods import InsightMethods
 from aiser_jupyter.mcp.session_methods import ToolMethods
 from aiser_jupyter.result import Result
 from aiser_jupyter.security.secrets import redact, redact_url

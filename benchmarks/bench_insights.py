@@ -55,7 +55,7 @@ def baseline(frame: pd.DataFrame) -> set[tuple[str, pd.Timestamp]]:
 
 
 def ours(frame: pd.DataFrame) -> set[tuple[str, pd.Timestamp]]:
-    from aiser_jupyter.insights import analyze
+    from aiser_jupyter.analysis import analyze
 
     found = analyze(frame, limit=None)
     return {

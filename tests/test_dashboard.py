@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-import aiser_jupyter.dashboard as d
-from aiser_jupyter.dashboard.board import Dashboard
-from aiser_jupyter.dashboard.spec import DashboardError, interval
+import aiser_jupyter.boards as d
+from aiser_jupyter.boards.board import Dashboard
+from aiser_jupyter.boards.spec import DashboardError, interval
 
 ROOT = Path(__file__).resolve().parent.parent
 REVENUE = ["orders.revenue"]
@@ -272,7 +272,7 @@ def test_in_a_kernel_refresh_runs_on_its_event_loop(tmp_path):
 
     model = str(ROOT / "examples" / "model" / "retail.yml")
     cells = [
-        "import asyncio, aiser_jupyter as aiser, aiser_jupyter.dashboard as d\n"
+        "import asyncio, aiser_jupyter as aiser, aiser_jupyter.boards as d\n"
         f"aiser.load_sample(); aiser.model({model!r})\nruns = []\n"
         "board = aiser.dashboard('x', [d.kpi('orders.revenue')], refresh='0.3s')\n"
         "board.on_update(lambda changed: runs.append(type(board._timer).__name__))",
@@ -289,7 +289,7 @@ def test_in_a_kernel_refresh_runs_on_its_event_loop(tmp_path):
 
 
 def test_the_session_mixin_makes_the_same_dashboard(retail):
-    from aiser_jupyter.dashboard.session_methods import DashboardMethods
+    from aiser_jupyter.boards.session_methods import DashboardMethods
 
     board = DashboardMethods.dashboard(retail, "x", [d.kpi("orders.revenue")], refresh=None)
     ((total,),) = hand(retail, "SELECT sum(revenue) FROM orders")
@@ -323,7 +323,7 @@ def test_binder_start_has_voila_use_the_offline_template():
     )
     data, template, named = run.stdout.split()
     assert data == str(ROOT / "build" / "data")
-    assert template == str(ROOT / "aiser_jupyter" / "dashboard" / "voila" / "templates" / "aiser")
+    assert template == str(ROOT / "aiser_jupyter" / "boards" / "voila" / "templates" / "aiser")
     assert named == "aiser"
     assert "voila" in (ROOT / "binder" / "requirements.txt").read_text()
 

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-import aiser_jupyter.dashboard as d
-from aiser_jupyter.dashboard.board import Dashboard
+import aiser_jupyter.boards as d
+from aiser_jupyter.boards.board import Dashboard
 from tools.browser import assert_drawn
 from tools.voila import Voila
 

@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from aiser_jupyter.insights import Insights, InsightsError, analyze, insights_text
-from aiser_jupyter.insights.session_methods import InsightMethods
+from aiser_jupyter.analysis import Insights, InsightsError, analyze, insights_text
+from aiser_jupyter.analysis.session_methods import InsightMethods
 from aiser_jupyter.sources.sample import PLANTED_ANOMALIES
 
 WEEKDAY = np.array([1.0, 1.0, 1.0, 1.0, 1.05, 1.3, 1.25])
@@ -355,7 +355,7 @@ def test_a_measure_that_does_not_add_up_is_averaged(retail):
 
 
 def test_what_the_magic_line_names(retail):
-    from aiser_jupyter.insights.session_methods import line_target
+    from aiser_jupyter.analysis.session_methods import line_target
 
     result = retail.query(DAILY_REVENUE)
     namespace = {"daily": result, "_": result}
@@ -406,7 +406,7 @@ def test_an_answer_and_a_polars_frame_are_read_too(retail):
 
 
 def test_only_the_largest_members_get_their_own_series():
-    from aiser_jupyter.insights.analyze import MAX_MEMBERS
+    from aiser_jupyter.analysis.analyze import MAX_MEMBERS
 
     rng = np.random.default_rng(8)
     index = pd.date_range("2024-01-01", periods=120, freq="D")

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from tools.browser import ServerProcess, free_port
 
-TEMPLATES = Path(__file__).resolve().parent.parent / "aiser_jupyter" / "dashboard"
+TEMPLATES = Path(__file__).resolve().parent.parent / "aiser_jupyter" / "boards"
 """The folder holding voila/templates/aiser (a Jupyter data folder)."""
 
 

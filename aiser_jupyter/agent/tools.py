@@ -186,7 +186,7 @@ def build_tools(work: Workspace) -> list[Tool]:
     def find_insights(args: dict[str, Any]) -> str:
         if work.result is None:
             raise ToolFailed("Run a query first: insights read the last result")
-        from aiser_jupyter.insights import insights_text
+        from aiser_jupyter.analysis import insights_text
 
         try:
             found = session.insights(work.result, by=args.get("by") or None, limit=8)

@@ -11,11 +11,11 @@ from typing import TYPE_CHECKING, Any
 
 import ipywidgets as w
 
-from aiser_jupyter.dashboard import render
-from aiser_jupyter.dashboard.spec import ChartItem, DateRange
+from aiser_jupyter.boards import render
+from aiser_jupyter.boards.spec import ChartItem, DateRange
 
 if TYPE_CHECKING:
-    from aiser_jupyter.dashboard.board import Dashboard, Panel
+    from aiser_jupyter.boards.board import Dashboard, Panel
 
 GRID = "repeat(auto-fill, minmax(min(100%, 380px), 1fr))"
 

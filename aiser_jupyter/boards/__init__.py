@@ -11,19 +11,17 @@ with filters, cross-filtering, scheduled refresh, Voila publishing and one-file 
     board                     # live widgets in JupyterLab and Voila
     board.to_html("sales.html")
 
-The module itself is callable (``aiser.dashboard(...)``), so that importing it never hides
-the function of the same name. Nothing heavy is imported until a dashboard is made.
+The package is called ``boards`` so that importing it never hides the function
+``aiser.dashboard``. Nothing heavy is imported until a dashboard is made.
 """
 
 from __future__ import annotations
 
-import sys
-import types
 from collections.abc import Callable, Sequence
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
-from aiser_jupyter.dashboard.spec import (
+from aiser_jupyter.boards.spec import (
     ChartItem,
     DashboardError,
     DateRange,
@@ -34,7 +32,7 @@ from aiser_jupyter.dashboard.spec import (
 )
 
 if TYPE_CHECKING:
-    from aiser_jupyter.dashboard.board import Dashboard
+    from aiser_jupyter.boards.board import Dashboard
 
 __all__ = [
     "DashboardError",
@@ -52,7 +50,7 @@ def dashboard(
     title: str, items: Sequence[Any], filters: Sequence[Any] = (), refresh: Any = None
 ) -> Dashboard:
     """A dashboard over the kernel's Session (see ``DashboardMethods.dashboard``)."""
-    from aiser_jupyter.dashboard.board import Dashboard
+    from aiser_jupyter.boards.board import Dashboard
     from aiser_jupyter.sessions import get_session
 
     return Dashboard(get_session(), title, items, filters=filters, refresh=refresh)
@@ -114,13 +112,3 @@ def values(
 ) -> Values:
     """A filter on a dimension's values (none selected: all); options read from the data."""
     return Values(member, list(selected), None if options is None else list(options), title)
-
-
-class _CallableModule(types.ModuleType):
-    def __call__(
-        self, title: str, items: Sequence[Any], filters: Sequence[Any] = (), refresh: Any = None
-    ) -> Dashboard:
-        return dashboard(title, items, filters=filters, refresh=refresh)
-
-
-sys.modules[__name__].__class__ = _CallableModule

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from aiser_jupyter.dashboard.board import Dashboard
+    from aiser_jupyter.boards.board import Dashboard
 
 
 class DashboardMethods:
@@ -23,6 +23,6 @@ class DashboardMethods:
         Results, markdown, or ``aiser.dashboard.chart/kpi/table/text(...)``; `filters`: member
         names or ``date_range``/``values``, applied to every item whose query can take them;
         `refresh`: "5min" re-runs every item on that schedule."""
-        from aiser_jupyter.dashboard.board import Dashboard
+        from aiser_jupyter.boards.board import Dashboard
 
         return Dashboard(self, title, items, filters=filters, refresh=refresh)  # type: ignore[arg-type]

@@ -14,20 +14,20 @@ import html
 import uuid
 from typing import TYPE_CHECKING, Any
 
-from aiser_jupyter.charts.echarts import plain
-from aiser_jupyter.charts.html import _script_json, fragment, static_file
-from aiser_jupyter.dashboard import render
-from aiser_jupyter.dashboard.spec import (
+from aiser_jupyter.boards import render
+from aiser_jupyter.boards.spec import (
     ChartItem,
     DateRange,
     KpiItem,
     TableItem,
     with_filters,
 )
+from aiser_jupyter.charts.echarts import plain
+from aiser_jupyter.charts.html import _script_json, fragment, static_file
 from aiser_jupyter.errors import AiserError
 
 if TYPE_CHECKING:
-    from aiser_jupyter.dashboard.board import Dashboard, Panel
+    from aiser_jupyter.boards.board import Dashboard, Panel
 
 REAGGREGATE = {"sum": "sum", "count": "sum", "min": "min", "max": "max"}
 REBINDABLE = {"bar", "hbar", "line", "area", "pie"}
@@ -187,13 +187,13 @@ def _order(query: dict[str, Any]) -> list[list[Any]]:
 
 
 def _format(result: Any, column: str) -> str | None:
-    from aiser_jupyter.dashboard.board import column_format
+    from aiser_jupyter.boards.board import column_format
 
     return column_format(result, column)
 
 
 def _short(result: Any, column: str) -> str:
-    from aiser_jupyter.dashboard.board import column_title
+    from aiser_jupyter.boards.board import column_title
 
     return column_title(result, column)
 

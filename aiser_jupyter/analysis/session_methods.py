@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from aiser_jupyter.insights.insight import Insights
+    from aiser_jupyter.analysis.insight import Insights
     from aiser_jupyter.result import Result
     from aiser_jupyter.semantic.model import SemanticModel
 
@@ -42,8 +42,8 @@ class InsightMethods:
         summing it (the model says which, for a semantic result)."""
         import pandas as pd
 
-        from aiser_jupyter.insights.analyze import analyze
-        from aiser_jupyter.insights.insight import InsightsError
+        from aiser_jupyter.analysis.analyze import analyze
+        from aiser_jupyter.analysis.insight import InsightsError
         from aiser_jupyter.result import Result
 
         if isinstance(data, Mapping):
@@ -83,7 +83,7 @@ def line_target(text: str | None, namespace: Mapping[str, Any]) -> Any:
     last output (``_``)."""
     import json
 
-    from aiser_jupyter.insights.insight import InsightsError
+    from aiser_jupyter.analysis.insight import InsightsError
 
     text = (text or "").strip()
     if not text:

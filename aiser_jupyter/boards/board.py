@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from aiser_jupyter.dashboard.spec import (
+from aiser_jupyter.boards.spec import (
     ChartItem,
     DashboardError,
     DateRange,
@@ -217,7 +217,7 @@ class Dashboard:
         return panel
 
     def _show(self, panel: Panel) -> None:
-        from aiser_jupyter.dashboard import render
+        from aiser_jupyter.boards import render
 
         item, result = panel.item, panel.result
         if isinstance(item, TextItem):
@@ -280,7 +280,7 @@ class Dashboard:
     def widget(self) -> Any:
         """The live view (ipywidgets), made on first use."""
         if self._widget is None:
-            from aiser_jupyter.dashboard.live import DashboardView
+            from aiser_jupyter.boards.live import DashboardView
 
             self._widget = DashboardView(self)
         return self._widget
@@ -288,7 +288,7 @@ class Dashboard:
     def to_html(self, path: Any = None, max_rows: int = 20_000) -> str:
         """One self-contained HTML file (ECharts and the data inside; filters work in the
         browser for items of up to `max_rows` rows); written to `path` when given."""
-        from aiser_jupyter.dashboard.export import export_html
+        from aiser_jupyter.boards.export import export_html
 
         text = export_html(self, max_rows=max_rows)
         if path is not None:
@@ -297,7 +297,7 @@ class Dashboard:
         return text
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
-        from aiser_jupyter.dashboard.export import static_html
+        from aiser_jupyter.boards.export import static_html
         from aiser_jupyter.widgets.display import widgets_live
 
         if widgets_live():

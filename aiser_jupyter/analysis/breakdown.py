@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 
 from aiser_jupyter.agent.narrate import Columns, period
-from aiser_jupyter.insights.insight import Insight, InsightsError, percent
-from aiser_jupyter.insights.series import MIN_THRESHOLD, robust_scale
+from aiser_jupyter.analysis.insight import Insight, InsightsError, percent
+from aiser_jupyter.analysis.series import MIN_THRESHOLD, robust_scale
 
 PERIOD_STEPS = {"minute": 60, "hour": 24, "day": 28, "week": 4, "month": 1, "quarter": 1}
 """Default comparison: the last this-many steps against as many before (28 days: whole weeks)."""

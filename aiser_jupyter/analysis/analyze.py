@@ -10,10 +10,10 @@ from typing import Any
 import pandas as pd
 
 from aiser_jupyter.agent.narrate import Columns, granularity
-from aiser_jupyter.insights import series as ts
-from aiser_jupyter.insights.breakdown import Breakdown, breakdown_insights
-from aiser_jupyter.insights.insight import Insight, Insights, InsightsError, ranked
-from aiser_jupyter.insights.timeline import Subject, anomaly_insights, series_insights
+from aiser_jupyter.analysis import series as ts
+from aiser_jupyter.analysis.breakdown import Breakdown, breakdown_insights
+from aiser_jupyter.analysis.insight import Insight, Insights, InsightsError, ranked
+from aiser_jupyter.analysis.timeline import Subject, anomaly_insights, series_insights
 
 MAX_MEMBERS = 50
 """Members whose own series are analysed: the largest, so a dimension of thousands of

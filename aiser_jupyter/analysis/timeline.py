@@ -6,8 +6,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from aiser_jupyter.agent.narrate import Columns, period
-from aiser_jupyter.insights import series as ts
-from aiser_jupyter.insights.insight import Insight, percent
+from aiser_jupyter.analysis import series as ts
+from aiser_jupyter.analysis.insight import Insight, percent
 
 if TYPE_CHECKING:
     import pandas as pd
