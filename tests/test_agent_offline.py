@@ -12,6 +12,7 @@ from conftest import run, run_failing
 
 import aiser_jupyter as aiser
 from aiser_jupyter.agent.narrate import format_value, narrate, ungrounded
+from aiser_jupyter.errors import AiserError
 
 
 def raw(session, sql: str) -> list[tuple]:
@@ -187,3 +188,46 @@ def test_offline_under_a_tenant_sees_only_that_tenants_rows_and_values():
     assert south.status == "clarify" and south.result is None
     session.set_context(SOUTH)
     assert session.value_index().values["orders.region"] == ["South"]
+
+
+def test_today_can_be_anchored_for_historical_data(retail, monkeypatch):
+    """ "last quarter" of a data set that ends in 2024 holds nothing today: the answer says
+    where the data ends; AISER_TODAY (a date, or "data") or a cube's meta.today anchors it."""
+    question = "revenue by region last quarter"
+    declined = retail.ask(question, new=True)
+    assert declined.status == "clarify" and declined.result is None
+    assert "2024-12-31" in declined.text
+    assert declined.suggestions[0] == "revenue by region in Q4 2024"
+    q4 = raw(
+        retail,
+        """SELECT c.region, sum(revenue) FROM orders JOIN customers c USING (customer_id)
+           WHERE order_date >= DATE '2024-10-01' AND order_date < DATE '2025-01-01'
+           GROUP BY 1 ORDER BY 2 DESC""",
+    )
+    for anchor in ("2025-01-15", "data"):
+        retail.settings.today = anchor
+        anchored = retail.ask(question, new=True)
+        want = (
+            q4
+            if anchor != "data"
+            else raw(
+                retail,
+                """SELECT c.region, sum(revenue) FROM orders JOIN customers c USING (customer_id)
+               WHERE order_date >= DATE '2024-07-01' AND order_date < DATE '2024-10-01'
+               GROUP BY 1 ORDER BY 2 DESC""",
+            )
+        )
+        got = list(zip(anchored.df["orders.region"], anchored.df["orders.revenue"], strict=True))
+        assert [r for r, _ in got] == [r for r, _ in want]
+        assert [v for _, v in got] == pytest.approx([v for _, v in want])
+    retail.settings.today = ""
+    model = retail.model
+    model.cubes["orders"].meta["today"] = "2025-01-15"  # the model's own default
+    try:
+        assert retail.ask(question, new=True).status == "answered"
+    finally:
+        del model.cubes["orders"].meta["today"]
+    retail.settings.today = "someday"
+    with pytest.raises(AiserError, match="AISER_TODAY"):
+        retail.ask(question, new=True)
+    retail.settings.today = ""
