@@ -14,7 +14,7 @@ import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from aiser_jupyter.agent.vocabulary import Vocabulary, stem, words
+from aiser_jupyter.agent.vocabulary import STOP_WORDS, Vocabulary, stem, words
 
 if TYPE_CHECKING:
     from aiser_jupyter.agent.planner import Hints
@@ -88,7 +88,8 @@ def close_names(word: str, model: SemanticModel, values: ValueIndex | None) -> l
         for member in cube.members.values():
             if member.public and member.kind != "segment":
                 for w in [*words(member.title), *words(member.name)]:
-                    names.setdefault(w.lower(), member.title.lower())
+                    if w.lower() not in STOP_WORDS:  # "country" is not a misspelt "count"
+                        names.setdefault(w.lower(), member.title.lower())
     for found in values.values.values() if values else ():
         for value in found:
             names.setdefault(value.lower(), value)
