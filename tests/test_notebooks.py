@@ -253,6 +253,10 @@ def test_ask_offline(executed: Callable[[str], Any], duck: duckdb.DuckDBPyConnec
     status_rows = table_rows(tagged(nb, "check-ask-status"))
     assert {r[0]: int(r[1]) for r in status_rows} == statuses
     assert "COUNT(" in printed(tagged(nb, "check-ask-status"))
+    declined = printed(tagged(nb, "check-ask-declined")).splitlines()
+    assert declined[0].startswith("unanswerable - ") and "discount" in declined[0]
+    assert not any(ch.isdigit() for ch in declined[0])
+    assert declined[1:] and all(line.startswith("try: ") for line in declined[1:])
 
 
 def test_spark_and_duckdb_agree(
