@@ -82,6 +82,9 @@ class Settings:
     cache_memory_mb: int = 512
     cache_disk_mb: int = 4096
     """Bounds of the cache in memory and under ``$AISER_HOME/cache``; LRU beyond them."""
+    log_level: str = "off"
+    """What other libraries (sqlglot, litellm, uvicorn, httpx, pyspark, the MCP SDK) may log
+    to the notebook: ``off``, ``error``, ``warning``, ``info`` or ``debug``."""
     widgets: str = "auto"
     """``auto``: charts and big results show as live widgets where a widget front end is
     attached (JupyterLab, Notebook 7, Voila), as static HTML elsewhere; ``on``; ``off``."""

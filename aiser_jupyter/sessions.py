@@ -21,6 +21,7 @@ from aiser_jupyter.engines.routing_methods import RoutingMethods
 from aiser_jupyter.errors import AiserError, ConnectionFailed, UnknownConnection
 from aiser_jupyter.governance.session_methods import GovernanceMethods
 from aiser_jupyter.history import HistoryEntry
+from aiser_jupyter.logs import quiet_libraries
 from aiser_jupyter.mcp.session_methods import ToolMethods
 from aiser_jupyter.result import Result
 from aiser_jupyter.security.secrets import redact, redact_url
@@ -59,6 +60,7 @@ class Session(
 ):
     def __init__(self, settings: Settings | None = None):
         self.settings = settings or Settings.load()
+        quiet_libraries(self.settings.log_level)
         self.connections: dict[str, Connection] = {}
         self.current: str | None = None
         self.snippets = Snippets()

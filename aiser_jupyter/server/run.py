@@ -24,10 +24,16 @@ class ServerFailed(AiserError):
 class ServerHandle:
     """A running API server: its `url`, the `api_url` Cube clients take, and `stop()`."""
 
-    def __init__(self, app: FastAPI, host: str = "127.0.0.1", port: int = 4000):
+    def __init__(
+        self,
+        app: FastAPI,
+        host: str = "127.0.0.1",
+        port: int = 4000,
+        log_level: int | str = "warning",
+    ):
         import uvicorn
 
-        config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on")
+        config = uvicorn.Config(app, host=host, port=port, log_level=log_level, lifespan="on")
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._run, name="aiser-serve", daemon=True)
         self.host = host
@@ -112,7 +118,10 @@ class ServerMethods:
         from aiser_jupyter.server.app import create_app
 
         app = create_app(self, secret=secret, **options)  # type: ignore[arg-type]
-        handle = ServerHandle(app, host, port).start()
+        from aiser_jupyter.logs import level_of
+
+        level = level_of(self.settings.log_level)  # type: ignore[attr-defined]
+        handle = ServerHandle(app, host, port, level).start()
         if not background:
             handle.wait()
         return handle
