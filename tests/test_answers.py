@@ -60,3 +60,14 @@ def test_the_comparison_finds_a_wrong_answer():
     assert not same_answer(pa.table({"r": ["a", "b"], "x": [1.0, 3.0]}), want, False)
     assert not same_answer(pa.table({"r": ["b", "a"], "x": [2.0, 1.0]}), want, True)
     assert not same_answer(pa.table({"r": ["a", "b"], "x": [2.0, 1.0]}), want, False)
+
+
+def test_members_the_model_cannot_join_are_declined_not_an_error():
+    """Carriers and warehouses meet only through shipments: "carriers in Dallas" counts
+    carriers filtered by a warehouse city, which no join path gives."""
+    session = aiser.session()
+    load(session, "logistics")
+    answer = session.ask("how many carriers in Dallas", offline=True, new=True)
+    assert answer.status == "unanswerable" and answer.result is None
+    assert "no join path" in answer.text
+    session.close()

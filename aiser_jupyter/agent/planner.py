@@ -37,6 +37,8 @@ from aiser_jupyter.agent.vocabulary import (
     stem,
     tokenize,
 )
+from aiser_jupyter.errors import AiserError
+from aiser_jupyter.semantic.compiler import compile_query
 from aiser_jupyter.semantic.dates import DateRangeError, date_range
 from aiser_jupyter.semantic.model import SemanticModel
 
@@ -309,6 +311,11 @@ def _plan(
     outside = _anchor(plan.query, draft, values, today, model, hints)
     if outside:
         return _decline(plan, "clarify", outside, unclear, hints)
+    try:  # members the model cannot put in one query ("carriers" by "warehouse" city)
+        compile_query(model, plan.query)
+    except AiserError as exc:
+        reason = f"The model cannot answer this as one query: {exc}"
+        return _decline(plan, "unanswerable", reason, [*unclear, str(exc)], hints)
     return plan, hints
 
 
