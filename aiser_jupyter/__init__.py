@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from aiser_jupyter.analysis import Insights
     from aiser_jupyter.boards.board import Dashboard
     from aiser_jupyter.governance.checks import CheckReport
-    from aiser_jupyter.governance.context import SecurityContext
+    from aiser_jupyter.security.context import SecurityContext
     from aiser_jupyter.governance.lineage import Lineage
     from aiser_jupyter.governance.quality import Profile
     from aiser_jupyter.result import Result
@@ -269,7 +269,7 @@ for _name in ("chart", "kpi", "table", "text", "date_range", "values"):
 del _name
 
 _LAZY_ERRORS = {
-    "AccessDenied": "aiser_jupyter.governance.context",
+    "AccessDenied": "aiser_jupyter.security.context",
     "CheckError": "aiser_jupyter.governance.checks",
     "DashboardError": "aiser_jupyter.boards.spec",
     "InsightsError": "aiser_jupyter.analysis.insight",

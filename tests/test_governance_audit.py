@@ -13,7 +13,7 @@ from governance_model import NORTH, governed_session
 from aiser_jupyter.config import home
 from aiser_jupyter.errors import QueryError, UnsafeSQLError
 from aiser_jupyter.governance.audit import AuditFailed, AuditLog
-from aiser_jupyter.governance.context import AccessDenied
+from aiser_jupyter.security.context import AccessDenied
 from aiser_jupyter.security.secrets import register
 from aiser_jupyter.sessions import Session
 

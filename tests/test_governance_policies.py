@@ -19,7 +19,7 @@ from governance_model import (
 )
 
 from aiser_jupyter.config import home
-from aiser_jupyter.governance.context import AccessDenied, SecurityContext
+from aiser_jupyter.security.context import AccessDenied, SecurityContext
 from aiser_jupyter.semantic.loader import ModelError
 from aiser_jupyter.semantic.model import SemanticModel
 

@@ -49,7 +49,7 @@ def test_no_subpackage_is_named_like_a_public_function():
 
 def test_errors_a_user_catches_are_top_level():
     from aiser_jupyter.errors import AiserError, UnsafeSQLError
-    from aiser_jupyter.governance.context import AccessDenied
+    from aiser_jupyter.security.context import AccessDenied
 
     assert aiser.UnsafeSQLError is UnsafeSQLError
     assert aiser.AccessDenied is AccessDenied

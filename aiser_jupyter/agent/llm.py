@@ -12,15 +12,15 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
+from aiser_jupyter.agent.steps import ModelReply
 from aiser_jupyter.errors import AiserError
 from aiser_jupyter.security.secrets import redact, redact_url, register
 
 if TYPE_CHECKING:
-    from aiser_jupyter.agent.loop import Step, Usage
+    from aiser_jupyter.agent.steps import Step, Usage
 
 __all__ = [
     "Garbage",
@@ -59,17 +59,6 @@ class ModelUnavailable(AiserError):
 
 class Garbage(Exception):
     """The server answered, but not with a usable completion (not JSON, no choices, empty)."""
-
-
-@dataclass
-class ModelReply:
-    """The parts of a completion the loop uses, with tool calls as plain OpenAI dicts."""
-
-    content: str | None
-    tool_calls: list[dict[str, Any]]
-    prompt_tokens: int
-    completion_tokens: int
-    cost: float | None
 
 
 def estimate_tokens(value: Any) -> int:

@@ -19,12 +19,12 @@ from typing import Any
 
 from aiser_jupyter.agent.llm import (
     Garbage,
-    ModelReply,
     ModelUnavailable,
     complete,
     estimate_tokens,
     where,
 )
+from aiser_jupyter.agent.steps import ModelReply, Step, Usage
 from aiser_jupyter.security.secrets import redact
 
 __all__ = [
@@ -62,41 +62,6 @@ class Tool:
         """The tool as the OpenAI ``tools`` entry litellm sends."""
         function = {"name": self.name, "description": self.description}
         return {"type": "function", "function": {**function, "parameters": self.parameters}}
-
-
-@dataclass
-class Step:
-    """One thing the loop did, for the user to see how an answer was found."""
-
-    kind: str  # "model" | "tool" | "note"
-    name: str
-    detail: str
-    seconds: float
-    ok: bool = True
-
-
-@dataclass
-class Usage:
-    """Model calls and tokens summed over a loop; cost when litellm knows the model's price."""
-
-    calls: int = 0
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    cost: float | None = None
-
-    @property
-    def tokens(self) -> int:
-        return self.prompt_tokens + self.completion_tokens
-
-    def add(self, reply: ModelReply) -> None:
-        """Count one completion; the cost stays unknown once any call's cost was unknown."""
-        if self.calls == 0:
-            self.cost = reply.cost
-        elif self.cost is not None:
-            self.cost = None if reply.cost is None else self.cost + reply.cost
-        self.calls += 1
-        self.prompt_tokens += reply.prompt_tokens
-        self.completion_tokens += reply.completion_tokens
 
 
 @dataclass

@@ -28,7 +28,7 @@ from aiser_jupyter.security.secrets import redact, redact_url
 if TYPE_CHECKING:
     import pandas as pd
 
-    from aiser_jupyter.governance.context import SecurityContext
+    from aiser_jupyter.security.context import SecurityContext
 
 GENESIS = "0" * 64
 FIELDS = (

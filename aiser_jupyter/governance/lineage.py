@@ -128,8 +128,8 @@ def member_lineage(
 ) -> Lineage:
     """The lineage of a semantic member (``orders.revenue``), through the members it uses;
     `label` names the target (a result's column) when it is not the member's name."""
-    from aiser_jupyter.governance.context import AccessDenied, current
-    from aiser_jupyter.governance.policies import visible
+    from aiser_jupyter.security.context import AccessDenied, current
+    from aiser_jupyter.semantic.policies import visible
     from aiser_jupyter.semantic.compiler import Compiler
     from aiser_jupyter.semantic.query import Query
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from aiser_jupyter.errors import AiserError, UnsafeSQLError
-from aiser_jupyter.governance.context import AccessDenied, SecurityContext, as_context, current
+from aiser_jupyter.security.context import AccessDenied, SecurityContext, as_context, current
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -82,7 +82,7 @@ class GovernanceMethods:
 
     def mask_for_model(self, result: Result, *, allow_pii: bool = False) -> Result:
         """`result` with personal data masked, for a prompt to a language model."""
-        from aiser_jupyter.governance.masking import mask_for_model
+        from aiser_jupyter.semantic.masking import mask_for_model
 
         return mask_for_model(self, result, allow_pii=allow_pii)
 

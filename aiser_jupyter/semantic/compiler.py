@@ -31,14 +31,14 @@ class Compiler(MemberSQL):
     """Joins the cubes a query needs and assembles its SELECT (plain, keyed or ungrouped)."""
 
     masks: dict[str, str] | None = None
-    """Personal-data dimensions shown masked: full name → mode (``governance.masking``)."""
+    """Personal-data dimensions shown masked: full name → mode (``semantic.masking``)."""
 
     def shown(self, member: Member) -> exp.Expression:
         """A dimension as the query's output shows it: masked when a policy says so."""
         mode = (self.masks or {}).get(member.full_name)
         if mode is None:
             return self.dimension(member)
-        from aiser_jupyter.governance.masking import mask_sql
+        from aiser_jupyter.semantic.masking import mask_sql
 
         return mask_sql(self.dimension(member), mode, member.meta.get("pii"))
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from aiser_jupyter.governance.context import SecurityContext
+    from aiser_jupyter.security.context import SecurityContext
     from aiser_jupyter.semantic.model import Member, SemanticModel
 
 
@@ -35,7 +35,7 @@ def _describe(owner: str, owner_title: str, member: Member, name: str | None = N
 def meta(model: SemanticModel, context: SecurityContext | None = None) -> dict[str, Any]:
     """The model as Cube's ``/v1/meta`` describes it; with access policies, only what the
     requester (`context`) may query (a cube closed to them is left out)."""
-    from aiser_jupyter.governance.policies import visible
+    from aiser_jupyter.semantic.policies import visible
 
     cubes = []
     for cube in model.cubes.values():

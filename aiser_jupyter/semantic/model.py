@@ -256,7 +256,7 @@ class SemanticModel:
     compiled: dict[Any, Any] = field(default_factory=dict, repr=False)
     """Compiled SQL by query, kept by the runner (a model is immutable once loaded)."""
     policies: dict[str, list[Any]] = field(default_factory=dict, repr=False)
-    """Access policies by cube name (``governance.policies.Policy``); only cubes that have some."""
+    """Access policies by cube name (``semantic.policies.Policy``); only cubes that have some."""
 
     @classmethod
     def load(cls, source: str | Path | dict[str, Any]) -> SemanticModel:
@@ -284,7 +284,7 @@ class SemanticModel:
         from aiser_jupyter.semantic.checks import check
 
         check(model)
-        from aiser_jupyter.governance.policies import parse_policies
+        from aiser_jupyter.semantic.policies import parse_policies
 
         for cube in cubes.values():
             if cube.access_policy:

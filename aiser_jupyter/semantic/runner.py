@@ -21,7 +21,7 @@ from aiser_jupyter.semantic.preagg import (
 from aiser_jupyter.semantic.query import Query
 
 if TYPE_CHECKING:
-    from aiser_jupyter.governance.context import SecurityContext
+    from aiser_jupyter.security.context import SecurityContext
 
 CACHE_SIZE = 256
 """Compiled queries kept per model (dashboards re-ask the same ones)."""
@@ -127,8 +127,8 @@ def prepare_query(
     data = parse_text(raw) if isinstance(raw, str) else dict(raw)
     masks: dict[str, str] = {}
     if context is not None or model.policies:
-        from aiser_jupyter.governance.context import SecurityContext
-        from aiser_jupyter.governance.policies import govern
+        from aiser_jupyter.security.context import SecurityContext
+        from aiser_jupyter.semantic.policies import govern
 
         data, masks = govern(model, data, context or SecurityContext())
     query = Query.parse(data)

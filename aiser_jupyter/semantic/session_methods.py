@@ -14,7 +14,7 @@ from aiser_jupyter.result import Result
 
 if TYPE_CHECKING:
     from aiser_jupyter.config import Settings
-    from aiser_jupyter.governance.context import SecurityContext
+    from aiser_jupyter.security.context import SecurityContext
     from aiser_jupyter.semantic.model import SemanticModel
     from aiser_jupyter.semantic.preagg import PreAggregationStore, Rollup
 
@@ -78,7 +78,7 @@ class SemanticMethods:
         asks; without it, the Session's own (``set_context``). The model's access policies
         decide what that requester sees.
         """
-        from aiser_jupyter.governance.context import acting_as
+        from aiser_jupyter.security.context import acting_as
         from aiser_jupyter.semantic.runner import compare_queries, parse_text
 
         raw = parse_text(query) if isinstance(query, str) else dict(query)
@@ -170,7 +170,7 @@ class SemanticMethods:
         self, context: SecurityContext | Mapping[str, Any] | None
     ) -> SecurityContext | None:
         """The requester: the one given, else the Session's own (``set_context``), if any."""
-        from aiser_jupyter.governance.context import as_context
+        from aiser_jupyter.security.context import as_context
 
         given = as_context(context)
         return given if given is not None else getattr(self, "security_context", None)

@@ -36,7 +36,7 @@ from aiser_jupyter.sources.targets import split_named
 if TYPE_CHECKING:
     from fastapi import FastAPI, Request, Response
 
-    from aiser_jupyter.governance.context import SecurityContext
+    from aiser_jupyter.security.context import SecurityContext
     from aiser_jupyter.result import Result
     from aiser_jupyter.semantic.model import SemanticModel
     from aiser_jupyter.sessions import Session
@@ -227,7 +227,7 @@ class Server:
 
 def visible_meta(model: SemanticModel, context: SecurityContext | None) -> dict[str, Any]:
     """Cube's meta of `model`, less what `context` may not query (cubes left empty go)."""
-    from aiser_jupyter.governance.policies import visible
+    from aiser_jupyter.semantic.policies import visible
     from aiser_jupyter.semantic.meta import meta
 
     cubes = []
@@ -323,7 +323,7 @@ def _routes(app: FastAPI, server: Server) -> None:
         return JSONResponse({"health": "HEALTH"})
 
     async def refused(request: Request, exc: Exception) -> Response:
-        from aiser_jupyter.governance.context import AccessDenied
+        from aiser_jupyter.security.context import AccessDenied
         from aiser_jupyter.security.secrets import redact
 
         status = (

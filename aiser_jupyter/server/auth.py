@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from aiser_jupyter.server.cube import ApiError
 
 if TYPE_CHECKING:
-    from aiser_jupyter.governance.context import SecurityContext
+    from aiser_jupyter.security.context import SecurityContext
 
 TIME_CLAIMS = frozenset({"exp", "iat", "nbf", "jti"})
 """Claims that change with every token of one user, and never change what they may see."""
@@ -72,7 +72,7 @@ class Verifier:
 def context_from_claims(claims: Mapping[str, Any]) -> SecurityContext:
     """The security context a request's queries run under: who the token says is asking
     (``sub``/``user``, ``groups``/``roles``, ``tenant``; every claim readable by policies)."""
-    from aiser_jupyter.governance.context import SecurityContext
+    from aiser_jupyter.security.context import SecurityContext
 
     return SecurityContext.from_claims(claims)
 

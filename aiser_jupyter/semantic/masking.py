@@ -97,7 +97,7 @@ def pii_columns(session: Any, result: Result) -> dict[str, tuple[str, Any]]:
     A semantic result says so in its annotation; any other result's columns are matched by
     name against the model's personal-data dimensions (their column, or their member name).
     """
-    from aiser_jupyter.governance.policies import DEFAULT_MASK
+    from aiser_jupyter.semantic.policies import DEFAULT_MASK
 
     found: dict[str, tuple[str, Any]] = {}
     for group in (result.annotation or {}).values():

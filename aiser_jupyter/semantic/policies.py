@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from aiser_jupyter.governance.context import AccessDenied, SecurityContext, as_context
+from aiser_jupyter.security.context import AccessDenied, SecurityContext, as_context
 from aiser_jupyter.semantic.loader import ModelError
 
 if TYPE_CHECKING:
