@@ -32,10 +32,10 @@ if TYPE_CHECKING:
     from aiser_jupyter.analysis import Insights
     from aiser_jupyter.boards.board import Dashboard
     from aiser_jupyter.governance.checks import CheckReport
-    from aiser_jupyter.security.context import SecurityContext
     from aiser_jupyter.governance.lineage import Lineage
     from aiser_jupyter.governance.quality import Profile
     from aiser_jupyter.result import Result
+    from aiser_jupyter.security.context import SecurityContext
     from aiser_jupyter.semantic.model import SemanticModel
     from aiser_jupyter.sessions import Session
     from aiser_jupyter.sources.connection import Connection

@@ -12,8 +12,8 @@ from governance_model import ADMIN, NORTH, governed_session, rows
 from aiser_jupyter.agent.tools import rows_text
 from aiser_jupyter.config import home
 from aiser_jupyter.governance.checks import Check, CheckError
-from aiser_jupyter.security.context import AccessDenied
 from aiser_jupyter.governance.lineage import COLUMN
+from aiser_jupyter.security.context import AccessDenied
 from aiser_jupyter.sessions import Session
 
 

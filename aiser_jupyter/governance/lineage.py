@@ -129,8 +129,8 @@ def member_lineage(
     """The lineage of a semantic member (``orders.revenue``), through the members it uses;
     `label` names the target (a result's column) when it is not the member's name."""
     from aiser_jupyter.security.context import AccessDenied, current
-    from aiser_jupyter.semantic.policies import visible
     from aiser_jupyter.semantic.compiler import Compiler
+    from aiser_jupyter.semantic.policies import visible
     from aiser_jupyter.semantic.query import Query
 
     model = session.model

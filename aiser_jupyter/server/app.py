@@ -36,8 +36,8 @@ from aiser_jupyter.sources.targets import split_named
 if TYPE_CHECKING:
     from fastapi import FastAPI, Request, Response
 
-    from aiser_jupyter.security.context import SecurityContext
     from aiser_jupyter.result import Result
+    from aiser_jupyter.security.context import SecurityContext
     from aiser_jupyter.semantic.model import SemanticModel
     from aiser_jupyter.sessions import Session
 
@@ -227,8 +227,8 @@ class Server:
 
 def visible_meta(model: SemanticModel, context: SecurityContext | None) -> dict[str, Any]:
     """Cube's meta of `model`, less what `context` may not query (cubes left empty go)."""
-    from aiser_jupyter.semantic.policies import visible
     from aiser_jupyter.semantic.meta import meta
+    from aiser_jupyter.semantic.policies import visible
 
     cubes = []
     for cube in meta(model)["cubes"]:
