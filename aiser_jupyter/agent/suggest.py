@@ -12,16 +12,38 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from aiser_jupyter.agent.vocabulary import STOP_WORDS, Vocabulary, stem, words
 
 if TYPE_CHECKING:
-    from aiser_jupyter.agent.planner import Hints
     from aiser_jupyter.agent.vocabulary import ValueIndex
     from aiser_jupyter.semantic.model import SemanticModel
 
 MAX_SUGGESTIONS = 3
+
+
+@dataclass
+class Hints:
+    """What a plan that is not answered lacked, for its reason and its suggestions."""
+
+    unknown: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+    no_measure: bool = False
+    groupings: list[str] = field(default_factory=list)
+    values: list[str] = field(default_factory=list)
+    period: str | None = None
+    grain: str | None = None
+    """What the question did make clear, to build suggestions around."""
+    ranked: bool = False
+    """A ranking word with nothing to rank by ("our best customers")."""
+    lacking: bool = False
+    """The question asks for something the data does not hold: suggest other measures,
+    not the same question with the word dropped."""
+    time_phrase: str | None = None
+    """The words of a period that holds no data, and what to say instead."""
+    time_instead: str | None = None
 
 
 def suggest(
