@@ -197,6 +197,9 @@ def _plan(
     lows = [t.low for t in tokens]
     refining = earlier is not None and _phrased_as_follow_up(lows)
     reading = Reader(tokens, spans, model, vocabulary, likely, refining).read()
+    _narrow_counts(reading, model)
+    if time.event:
+        _dated_by(time.event, reading, vocabulary, model)
     shouting = question.isupper()  # "US" typed in capitals means something; "us" does not
     unknown = [
         t.raw
@@ -267,6 +270,33 @@ def _filter_dropped(old: Draft, new: Draft, adding: bool, model: SemanticModel) 
         return []
     title = model.member(narrowed[0]).title
     return [f"{title} (the previous answer counted only these rows: keep that filter or not?)"]
+
+
+def _dated_by(event: str, reading: Reading, vocabulary: Vocabulary, model: SemanticModel) -> None:
+    """ "by year of cancellation": the time dimension that dates the event groups."""
+    dated = [
+        c.name
+        for c in vocabulary.phrases.get((stem(event),), [])
+        if c.kind == "dimension" and model.member(c.name).type == "time"
+    ]
+    if dated:
+        reading.time_dimension = dated[0]
+        reading.notes.append(f"'{event}' read as {dated[0]} (the date that groups)")
+    else:
+        reading.unclear.append(f"{event} (no date of that name)")
+
+
+def _narrow_counts(reading: Reading, model: SemanticModel) -> None:
+    """ "how many shipments were lost": the count of a cube and a count of the same cube with
+    a filter of its own (Lost shipments) mean the narrower one, not two measures."""
+    members = [model.member(m) for m in reading.measures]
+    narrowed = {m.cube for m in members if m.type == "count" and m.filters}
+    keep = [
+        i for i, m in enumerate(members) if m.filters or m.type != "count" or m.cube not in narrowed
+    ]
+    if len(keep) < len(members):
+        reading.measures = [reading.measures[i] for i in keep]
+        reading.measure_spans = [reading.measure_spans[i] for i in keep]
 
 
 def _unlisted(reading: Reading, tokens: list[Token], model: SemanticModel) -> list[str]:

@@ -53,6 +53,8 @@ class TimeWords:
     """Two or more periods set side by side ("2024 vs 2023", "this quarter vs last")."""
     change: bool = False
     """The change between consecutive periods is asked for ("month over month", "growth")."""
+    event: str | None = None
+    """The word that says which date groups: "cancellation" in "by year of cancellation"."""
     unclear: list[str] = field(default_factory=list)
 
 
@@ -138,7 +140,11 @@ def read_time(
     ):
         first, last = period(f"{m[1]} {m[3]}"), period(f"{m[2]} {m[3]}")
         ranges.append(([first[0].isoformat(), last[1].isoformat()], m[0]))
-    for m in each(rf"\b(?:between|from)\s+({DATE})\s+(?:and|to|until|through|-)\s+({DATE})\b"):
+    spans = (  # "2023 to 2025" is one range; "2023 and 2025" two periods to compare
+        rf"\b(?:between|from)\s+({DATE})\s+(?:and|to|until|through|-)\s+({DATE})\b",
+        rf"\b({DATE})\s+(?:to|until|through)\s+({DATE})\b",
+    )
+    for m in (m for pattern in spans for m in each(pattern)):
         ranges.append(([period(m[1])[0].isoformat(), period(m[2])[1].isoformat()], m[0]))
     for m in each(rf"\b(since|starting|from|after)\s+({DATE})\b"):
         first, last, _ = period(m[2])
@@ -165,6 +171,8 @@ def read_time(
         if len(periods) > 1:  # "2023 vs 2024": one row per period
             found.granularity = periods[0][2]
             found.periods = sorted(set(periods))
+    for m in each(rf"\b(?:per|by|each|every)\s+({_UNIT})s?\s+of\s+(?:the\s+)?([a-z]+)\b"):
+        found.granularity, found.event = m[1], m[2]  # "by year of cancellation"
     for m in each(rf"\b({_UNIT})[\s-]+(over|on|by)[\s-]+\1\b"):
         found.granularity = m[1]
         found.change = found.change or m[2] == "over"

@@ -95,6 +95,8 @@ _NOT_PARTIAL = frozenset(
     )
 )
 """Last words too generic to stand for the whole name ("time" is not "on time count")."""
+_EVENT_ENDS = frozenset(stem(w) for w in ("at", "on", "date", "time", "day", "timestamp"))
+"""How a time dimension's name ends after the event it dates: created_at, shipped_on."""
 _AMOUNT_STEMS = frozenset(
     stem(w)
     for w in ("total", "sum", "count", "number", "of", "the", "a", "an", "overall", "all", "amount")
@@ -191,8 +193,8 @@ class Vocabulary:
             content = tuple(w for w in key if w not in _AMOUNT_STEMS)
             self.add(key, Candidate(kind, name, cube, rank))
             self.add(content, Candidate(kind, name, cube, rank))
-            if len(content) > 1 and content[-1] not in _NOT_PARTIAL:
-                self.add(content[-1:], Candidate(kind, name, cube, max(rank, 2)))
+            if rank == 0 and len(content) > 1 and content[-1] not in _NOT_PARTIAL:
+                self.add(content[-1:], Candidate(kind, name, cube, 2))  # a synonym stays whole
 
     @classmethod
     def of(cls, model: SemanticModel) -> Vocabulary:
@@ -230,6 +232,10 @@ class Vocabulary:
                         found.append(Candidate(kind, full, cube.name, 3))
                 if member.type == "boolean" and kind == "dimension":
                     self._add_flag(member)
+                if member.type == "time" and kind == "dimension":  # "created" for created_at
+                    event = phrase(member.name)[:-1]
+                    if event and phrase(member.name)[-1] in _EVENT_ENDS:
+                        self.add(event, Candidate(kind, full, cube.name, 1))
                 key = _sql_key(member)
                 if key is not None:
                     self.sql_keys[member.full_name] = key
