@@ -44,56 +44,42 @@ class Derivation:
 
     def select(self) -> exp.Select:
         """The derivation as a SELECT over ``base``."""
+        rows = exp.select(exp.Star()).from_(exp.to_identifier(BASE), copy=False)
         measure = exp.column(self.measure, quoted=True)
-        query = exp.select(exp.Star()).from_(exp.to_identifier(BASE), copy=False)
         if self.kind == "ratio":
-            below = exp.func(
-                "NULLIF", exp.column(self.denominator, quoted=True), exp.Literal.number(0)
-            )
-            return query.select(
-                _alias(exp.Div(this=measure, expression=below), "ratio"), copy=False
+            return rows.select(
+                _alias(_divide(measure, self.denominator or ""), "ratio"), copy=False
             )
         if self.kind == "share":
-            total = exp.Window(this=exp.Sum(this=measure.copy()))
-            below = exp.func("NULLIF", total, exp.Literal.number(0))
-            query.select(
-                _alias(exp.Div(this=measure.copy(), expression=below), "share"), copy=False
-            )
-            kept = [
-                _kept(column, values, negated) for column, (values, negated) in self.keep.items()
-            ]
-            return (
-                exp.select(exp.Star())
-                .from_(query.subquery(BASE), copy=False)
-                .where(*kept, copy=False)
-                if kept
-                else query
-            )
-        order = exp.Order(expressions=[exp.Ordered(this=exp.column(self.time, quoted=True))])
-        window = exp.Window(
+            return self._share(rows, measure)
+        return self._change(rows, measure)
+
+    def _share(self, rows: exp.Select, measure: exp.Column) -> exp.Select:
+        """Each row's part of the whole; then only the rows asked about, if any."""
+        whole = exp.Window(this=exp.Sum(this=measure.copy()))
+        rows.select(_alias(_divide(measure, whole), "share"), copy=False)
+        kept = [_kept(column, values, negated) for column, (values, negated) in self.keep.items()]
+        if not kept:
+            return rows
+        return exp.select(exp.Star()).from_(rows.subquery(BASE), copy=False).where(*kept)
+
+    def _change(self, rows: exp.Select, measure: exp.Column) -> exp.Select:
+        """Each period against the one before it (within the same groups), in value and %."""
+        before = exp.Window(
             this=exp.func("LAG", measure.copy()),
             partition_by=[exp.column(c, quoted=True) for c in self.partition] or None,
-            order=order,
+            order=exp.Order(expressions=[exp.Ordered(this=exp.column(self.time, quoted=True))]),
         )
-        before = exp.func("NULLIF", window.copy(), exp.Literal.number(0))
-        query.select(
-            _alias(exp.Sub(this=measure.copy(), expression=window), "change"),
-            _alias(
-                exp.Sub(
-                    this=exp.Div(this=measure.copy(), expression=before),
-                    expression=exp.Literal.number(1),
-                ),
-                "change_pct",
-            ),
+        growth = exp.Sub(this=_divide(measure, before.copy()), expression=exp.Literal.number(1))
+        rows.select(
+            _alias(exp.Sub(this=measure.copy(), expression=before), "change"),
+            _alias(growth, "change_pct"),
             copy=False,
         )
-        if self.periods:
-            starts = [
-                exp.cast(exp.Literal.string(p), exp.DataType.build("timestamp"))
-                for p in self.periods
-            ]
-            query.where(exp.column(self.time, quoted=True).isin(*starts), copy=False)
-        return query
+        if self.periods:  # "2022 vs 2024": only those buckets, compared with each other
+            starts = [exp.cast(exp.Literal.string(p), "timestamp") for p in self.periods]
+            rows.where(exp.column(self.time, quoted=True).isin(*starts), copy=False)
+        return rows
 
     def sql(self, base_sql: str, dialect: str) -> str:
         """The derivation over `base_sql` (the semantic query's SQL), in `dialect`."""
@@ -110,6 +96,13 @@ class Derivation:
         with duckdb.connect() as con:
             con.register(BASE, rows)
             return con.sql(self.select().sql(dialect="duckdb")).to_arrow_table()
+
+
+def _divide(measure: exp.Column, below: exp.Expression | str) -> exp.Div:
+    """`measure` / `below`, NULL where `below` is zero (no division error, no infinity)."""
+    if isinstance(below, str):
+        below = exp.column(below, quoted=True)
+    return exp.Div(this=measure.copy(), expression=exp.func("NULLIF", below, exp.Literal.number(0)))
 
 
 def _alias(expression: exp.Expression, name: str) -> exp.Alias:
