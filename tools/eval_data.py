@@ -1,14 +1,17 @@
 """Deterministic datasets for the question-answering evaluation (tests/answers/).
 
-Two businesses of a different shape from the retail sample:
+Four businesses of a different shape from the retail sample:
 
 - ``subscriptions``: a SaaS company (accounts, plans, subscriptions, invoices),
   2022-01-01 .. 2025-06-30 -- the data ends mid-year, not at a year boundary.
 - ``logistics``: a shipping operation (warehouses, carriers, shipments, packages),
   2023-03-01 .. 2024-10-31.
+- ``webanalytics``: a product website (sessions, conversions, campaigns),
+  2024-01-01 .. 2025-03-31.
+- ``hr``: a company's people data (employees, reviews, absences), 2019-01-01 .. 2024-09-30.
 
 Same seed, same tables. ``load(session, name)`` registers the tables of 'retail',
-'subscriptions' or 'logistics' in a Session's embedded DuckDB and loads the
+'subscriptions', 'logistics', 'webanalytics' or 'hr' in a Session's embedded DuckDB and loads the
 matching Cube model.
 """
 
@@ -25,6 +28,8 @@ MODELS = {
     "retail": ROOT / "examples" / "model" / "retail.yml",
     "subscriptions": ROOT / "tests" / "answers" / "models" / "subscriptions.yml",
     "logistics": ROOT / "tests" / "answers" / "models" / "logistics.yml",
+    "webanalytics": ROOT / "tests" / "answers" / "models" / "webanalytics.yml",
+    "hr": ROOT / "tests" / "answers" / "models" / "hr.yml",
 }
 
 # --------------------------------------------------------------------------- subscriptions
@@ -497,13 +502,462 @@ def logistics_tables(seed: int = 13) -> dict[str, pa.Table]:
     }
 
 
+# --------------------------------------------------------------------------- web analytics
+
+WEB_START = np.datetime64("2024-01-01")
+WEB_END = np.datetime64("2025-03-31")  # inclusive: the last day with data
+N_SESSIONS = 42000
+
+WEB_DEVICES = {"desktop": 0.48, "mobile": 0.43, "tablet": 0.09}
+WEB_BROWSERS = {  # per device: desktop, mobile, tablet
+    "Chrome": (0.58, 0.52, 0.35),
+    "Safari": (0.14, 0.36, 0.55),
+    "Firefox": (0.12, 0.03, 0.02),
+    "Edge": (0.14, 0.02, 0.03),
+    "Samsung Internet": (0.02, 0.07, 0.05),
+}
+WEB_COUNTRIES = {
+    "United States": 0.31,
+    "Germany": 0.16,
+    "United Kingdom": 0.13,
+    "France": 0.11,
+    "Spain": 0.07,
+    "Netherlands": 0.06,
+    "Canada": 0.07,
+    "India": 0.09,
+}
+WEB_SOURCES = {"organic": 0.36, "paid": 0.21, "social": 0.16, "email": 0.09, "direct": 0.18}
+WEB_PAGES = {  # landing page -> (share, bounce probability)
+    "/": (0.30, 0.38),
+    "/pricing": (0.14, 0.30),
+    "/features": (0.12, 0.42),
+    "/blog/getting-started": (0.13, 0.62),
+    "/blog/release-notes": (0.08, 0.68),
+    "/docs": (0.11, 0.45),
+    "/signup": (0.07, 0.22),
+    "/contact": (0.05, 0.50),
+}
+WEB_CAMPAIGNS = (  # name, channel, budget, traffic source, start, end
+    ("Brand Search 2024", "search", 48000.0, "paid", "2024-01-01", "2024-12-31"),
+    ("Competitor Search", "search", 26500.0, "paid", "2024-03-01", "2025-03-31"),
+    ("Spring Launch", "display", 18000.0, "paid", "2024-03-15", "2024-06-15"),
+    ("Black Friday 2024", "display", 31000.0, "paid", "2024-11-01", "2024-12-02"),
+    ("Brand Search 2025", "search", 15500.0, "paid", "2025-01-01", "2025-03-31"),
+    ("LinkedIn Thought Leadership", "social", 22000.0, "social", "2024-02-01", "2024-10-31"),
+    ("Instagram Stories", "social", 12500.0, "social", "2024-06-01", "2025-03-31"),
+    ("Monthly Newsletter", "email", 4200.0, "email", "2024-01-01", "2025-03-31"),
+    ("Winter Promo Email", "email", 2600.0, "email", "2024-12-01", "2025-02-28"),
+)
+# goal -> (probability a session converts to it, by source organic/paid/social/email/direct)
+WEB_GOALS = {
+    "signup": (0.035, 0.045, 0.022, 0.05, 0.04),
+    "purchase": (0.018, 0.028, 0.01, 0.035, 0.03),
+    "newsletter": (0.02, 0.008, 0.025, 0.004, 0.012),
+}
+
+
+def _web_campaigns() -> pa.Table:
+    return pa.table(
+        {
+            "campaign_id": np.arange(1, len(WEB_CAMPAIGNS) + 1),
+            "name": [c[0] for c in WEB_CAMPAIGNS],
+            "channel": [c[1] for c in WEB_CAMPAIGNS],
+            "budget": [c[2] for c in WEB_CAMPAIGNS],
+        }
+    )
+
+
+def _web_sessions(rng: np.random.Generator) -> pa.Table:
+    n = N_SESSIONS
+    span = int((WEB_END - WEB_START).astype(int)) + 1
+    days = WEB_START + np.arange(span)
+    weekday = (days.astype(int) + 3) % 7
+    month = days.astype("datetime64[M]").astype(int) % 12
+    weights = (
+        (1 + 0.6 * np.linspace(0, 1, span))
+        * np.where(weekday >= 5, 0.7, 1.0)
+        * np.where(month == 10, 1.35, 1.0)  # November
+    )
+    day = days[np.sort(rng.choice(span, n, p=weights / weights.sum()))]
+    started = _timestamps(rng, day, 0, 24)
+    device = _pick(rng, WEB_DEVICES, n)
+    dev_index = np.array([list(WEB_DEVICES).index(d) for d in device])
+    browsers = np.array(list(WEB_BROWSERS))
+    browser = np.empty(n, dtype=object)
+    for k in range(len(WEB_DEVICES)):
+        mask = dev_index == k
+        p = np.array([WEB_BROWSERS[b][k] for b in browsers])
+        browser[mask] = rng.choice(browsers, int(mask.sum()), p=p / p.sum())
+    source = _pick(rng, WEB_SOURCES, n)
+    pages = np.array(list(WEB_PAGES))
+    page_p = np.array([WEB_PAGES[p][0] for p in pages])
+    page_idx = rng.choice(len(pages), n, p=page_p / page_p.sum())
+    # campaigns: paid, social (60%) and email sessions come from a campaign running that day
+    campaign = np.zeros(n, dtype=int)
+    for i in range(n):
+        if source[i] == "organic" or source[i] == "direct":
+            continue
+        if source[i] == "social" and rng.random() < 0.4:
+            continue
+        running = [
+            j
+            for j, c in enumerate(WEB_CAMPAIGNS)
+            if c[3] == source[i] and np.datetime64(c[4]) <= day[i] <= np.datetime64(c[5])
+        ]
+        if running:
+            campaign[i] = 1 + int(rng.choice(running))
+    bounce_p = np.array([WEB_PAGES[p][1] for p in pages])[page_idx]
+    bounce_p = (
+        bounce_p + np.where(device == "mobile", 0.08, 0.0) + np.where(source == "paid", 0.05, 0.0)
+    )
+    is_bounce = rng.random(n) < bounce_p
+    pageviews = np.where(is_bounce, 1, 2 + rng.poisson(np.where(device == "desktop", 3.2, 2.1)))
+    duration = np.where(
+        is_bounce,
+        rng.integers(0, 25, n),
+        (pageviews * rng.gamma(2.0, 35.0, n)).astype(int) + 10,
+    )
+    # returning visitors: about 30% of sessions reuse an earlier visitor id
+    visitor = np.zeros(n, dtype=int)
+    next_id = 100001
+    for i in range(n):
+        if i > 50 and rng.random() < 0.3:
+            visitor[i] = visitor[int(rng.integers(max(0, i - 4000), i))]
+        else:
+            visitor[i] = next_id
+            next_id += 1
+    return pa.table(
+        {
+            "session_id": np.arange(1, n + 1),
+            "visitor_id": visitor,
+            "started_at": pa.array(started, pa.timestamp("us")),
+            "device": device.astype(str),
+            "browser": browser.astype(str),
+            "country": _pick(rng, WEB_COUNTRIES, n).astype(str),
+            "traffic_source": source.astype(str),
+            "campaign_id": pa.array(campaign, pa.int64(), mask=campaign == 0),
+            "landing_page": pages[page_idx].astype(str),
+            "is_bounce": pa.array(is_bounce, pa.bool_()),
+            "duration_seconds": duration.astype(np.int64),
+            "pageviews": pageviews.astype(np.int64),
+        }
+    )
+
+
+def _web_conversions(rng: np.random.Generator, sessions: pa.Table) -> pa.Table:
+    sources = list(WEB_SOURCES)
+    src = np.array([sources.index(s) for s in sessions["traffic_source"].to_pylist()])
+    bounce = sessions["is_bounce"].to_numpy(zero_copy_only=False)
+    started = sessions["started_at"].to_numpy()
+    device = sessions["device"].to_numpy(zero_copy_only=False)
+    ids = sessions["session_id"].to_numpy()
+    rows: dict[str, list[Any]] = {"session_id": [], "converted_at": [], "goal": [], "value": []}
+    for goal, probs in WEB_GOALS.items():
+        p = (
+            np.array(probs)[src]
+            * np.where(bounce, 0.15, 1.6)
+            * np.where(device == "mobile", 0.75, 1.0)
+        )
+        hit = rng.random(len(ids)) < p
+        for i in np.flatnonzero(hit):
+            rows["session_id"].append(int(ids[i]))
+            rows["converted_at"].append(
+                started[i] + np.timedelta64(int(rng.integers(20, 1500)), "s")
+            )
+            rows["goal"].append(goal)
+            value = round(float(rng.lognormal(4.3, 0.6)), 2) if goal == "purchase" else 0.0
+            rows["value"].append(value)
+    converted = np.array(rows["converted_at"], dtype="datetime64[us]")
+    order = np.lexsort((np.array(rows["session_id"]), converted))
+    n = len(order)
+    return pa.table(
+        {
+            "conversion_id": np.arange(1, n + 1),
+            "session_id": np.array(rows["session_id"])[order],
+            "converted_at": pa.array(converted[order], pa.timestamp("us")),
+            "goal": np.array(rows["goal"])[order],
+            "value": np.array(rows["value"])[order],
+        }
+    )
+
+
+def webanalytics_tables(seed: int = 17) -> dict[str, pa.Table]:
+    """``sessions``, ``conversions`` and ``campaigns`` of a product website."""
+    rng = np.random.default_rng(seed)
+    sessions = _web_sessions(rng)
+    conversions = _web_conversions(rng, sessions)
+    converted = np.isin(sessions["session_id"].to_numpy(), conversions["session_id"].to_numpy())
+    sessions = sessions.append_column("converted", pa.array(converted, pa.bool_()))
+    return {"sessions": sessions, "conversions": conversions, "campaigns": _web_campaigns()}
+
+
+# --------------------------------------------------------------------------- people / HR
+
+HR_START = np.datetime64("2019-01-01")
+HR_END = np.datetime64("2024-09-30")  # inclusive: the last day with data
+N_EMPLOYEES = 1650
+
+HR_DEPARTMENTS = {  # name -> (share, base salary)
+    "Engineering": (0.30, 92000.0),
+    "Sales": (0.18, 68000.0),
+    "Marketing": (0.09, 64000.0),
+    "Customer Support": (0.16, 46000.0),
+    "Finance": (0.07, 72000.0),
+    "Operations": (0.12, 55000.0),
+    "People": (0.08, 58000.0),
+}
+HR_LOCATIONS = {"Berlin": 0.28, "London": 0.24, "New York": 0.2, "Lisbon": 0.16, "Toronto": 0.12}
+HR_LOCATION_PAY = {"Berlin": 1.0, "London": 1.12, "New York": 1.3, "Lisbon": 0.72, "Toronto": 1.05}
+HR_LEVELS = {
+    "junior": (0.32, 0.75),
+    "mid": (0.36, 1.0),
+    "senior": (0.23, 1.35),
+    "lead": (0.09, 1.7),
+}
+HR_FIRST = (
+    "Anna",
+    "Ben",
+    "Carla",
+    "David",
+    "Elena",
+    "Farid",
+    "Greta",
+    "Hugo",
+    "Ines",
+    "Jonas",
+    "Kira",
+    "Luca",
+    "Maya",
+    "Nils",
+    "Olga",
+    "Pedro",
+    "Quinn",
+    "Rosa",
+    "Sami",
+    "Tara",
+    "Umar",
+    "Vera",
+    "Wen",
+    "Xavier",
+    "Yara",
+    "Zoe",
+    "Aiden",
+    "Bea",
+    "Chloe",
+    "Dmitri",
+    "Emma",
+    "Felix",
+    "Hana",
+    "Ivan",
+    "Julia",
+    "Karim",
+    "Lena",
+    "Marco",
+    "Nora",
+    "Oscar",
+)
+HR_LAST = (
+    "Schmidt",
+    "Silva",
+    "Smith",
+    "Dubois",
+    "Kowalski",
+    "Nguyen",
+    "Rossi",
+    "Fischer",
+    "Costa",
+    "Brown",
+    "Martin",
+    "Wagner",
+    "Lopez",
+    "Patel",
+    "Khan",
+    "Meyer",
+    "Ferreira",
+    "Taylor",
+    "Moreau",
+    "Novak",
+    "Jensen",
+    "Weber",
+    "Santos",
+    "Clark",
+    "Becker",
+    "Oliveira",
+    "Walker",
+    "Laurent",
+    "Hoffmann",
+    "Pereira",
+    "Evans",
+    "Kim",
+    "Chen",
+    "Garcia",
+    "Murphy",
+    "Singh",
+)
+HR_REASONS = {"sick": 0.46, "vacation": 0.42, "parental": 0.04, "other": 0.08}
+
+
+def _hr_employees(rng: np.random.Generator) -> pa.Table:
+    n = N_EMPLOYEES
+    # a fifth were already there on day one, the rest were hired at a growing pace
+    founders = int(n * 0.2)
+    hired = np.concatenate(
+        [
+            np.full(founders, HR_START) + rng.integers(0, 20, founders).astype("timedelta64[D]"),
+            _growth_days(rng, HR_START + 20, HR_END - 10, n - founders, 1.2),
+        ]
+    )
+    hired = np.sort(hired)
+    names: set[str] = set()
+    full = []
+    for _ in range(n):
+        name = f"{rng.choice(HR_FIRST)} {rng.choice(HR_LAST)}"
+        while name in names:
+            name = f"{rng.choice(HR_FIRST)} {rng.choice(HR_LAST)}-{rng.choice(HR_LAST)}"
+        names.add(name)
+        full.append(name)
+    dept = np.array(list(HR_DEPARTMENTS))
+    dept_p = np.array([v[0] for v in HR_DEPARTMENTS.values()])
+    department = dept[rng.choice(len(dept), n, p=dept_p / dept_p.sum())]
+    location = _pick(rng, HR_LOCATIONS, n)
+    levels = np.array(list(HR_LEVELS))
+    level_p = np.array([v[0] for v in HR_LEVELS.values()])
+    level = levels[rng.choice(len(levels), n, p=level_p / level_p.sum())]
+    remote_p = np.where(
+        department == "Engineering", 0.45, np.where(department == "Sales", 0.12, 0.25)
+    )
+    remote_p = remote_p * np.where(hired >= np.datetime64("2020-06-01"), 1.3, 0.6)
+    is_remote = rng.random(n) < remote_p
+    base = np.array([HR_DEPARTMENTS[d][1] for d in department])
+    pay = (
+        base
+        * np.array([HR_LEVELS[lv][1] for lv in level])
+        * np.array([HR_LOCATION_PAY[loc] for loc in location])
+        * rng.lognormal(0.0, 0.08, n)
+    )
+    salary = np.round(pay / 100) * 100
+    # leavers: yearly attrition ~13%, higher in Customer Support and Sales, lower for leads
+    yearly = np.where(
+        department == "Customer Support", 0.22, np.where(department == "Sales", 0.17, 0.1)
+    )
+    yearly = yearly * np.where(level == "lead", 0.5, 1.0)
+    tenure = rng.exponential(365.0 / yearly).astype(int) + 60
+    left = hired + tenure.astype("timedelta64[D]")
+    stayed = left > HR_END
+    return pa.table(
+        {
+            "employee_id": np.arange(1, n + 1),
+            "full_name": full,
+            "department": department.astype(str),
+            "location": location.astype(str),
+            "level": level.astype(str),
+            "hired_at": pa.array(hired, pa.date32()),
+            "left_at": pa.array(left, pa.date32(), mask=stayed),
+            "is_remote": pa.array(is_remote, pa.bool_()),
+            "salary": salary,
+        }
+    )
+
+
+def _hr_reviews(rng: np.random.Generator, employees: pa.Table) -> pa.Table:
+    rows: dict[str, list[Any]] = {"employee_id": [], "reviewed_at": [], "score": [], "promoted": []}
+    hired = employees["hired_at"].to_numpy().astype("datetime64[D]")
+    left = employees["left_at"].to_pylist()
+    level = employees["level"].to_pylist()
+    skill = rng.normal(0.0, 0.7, len(hired))
+    for i, eid in enumerate(employees["employee_id"].to_pylist()):
+        stop = HR_END if left[i] is None else np.datetime64(left[i])
+        # reviews twice a year, in March and September, after six months in the job
+        for year in range(2019, 2025):
+            for month, day in ((3, 15), (9, 15)):
+                when = np.datetime64(f"{year}-{month:02d}-{day:02d}") + int(rng.integers(-10, 10))
+                if when > stop or when > HR_END or when < hired[i] + 180:
+                    continue
+                score = int(np.clip(np.round(3.2 + skill[i] + rng.normal(0, 0.8)), 1, 5))
+                promote_p = {5: 0.22, 4: 0.09}.get(score, 0.0) * (
+                    0.3 if level[i] == "lead" else 1.0
+                )
+                rows["employee_id"].append(eid)
+                rows["reviewed_at"].append(when)
+                rows["score"].append(score)
+                rows["promoted"].append(bool(rng.random() < promote_p))
+    when = np.array(rows["reviewed_at"], dtype="datetime64[D]")
+    order = np.lexsort((np.array(rows["employee_id"]), when))
+    return pa.table(
+        {
+            "review_id": np.arange(1, len(order) + 1),
+            "employee_id": np.array(rows["employee_id"])[order],
+            "reviewed_at": pa.array(when[order], pa.date32()),
+            "score": np.array(rows["score"], dtype=np.int32)[order],
+            "promoted": pa.array(np.array(rows["promoted"])[order], pa.bool_()),
+        }
+    )
+
+
+def _hr_absences(rng: np.random.Generator, employees: pa.Table) -> pa.Table:
+    rows: dict[str, list[Any]] = {"employee_id": [], "started_on": [], "days": [], "reason": []}
+    hired = employees["hired_at"].to_numpy().astype("datetime64[D]")
+    left = employees["left_at"].to_pylist()
+    dept = employees["department"].to_pylist()
+    reasons = np.array(list(HR_REASONS))
+    reason_p = np.array(list(HR_REASONS.values()))
+    for i, eid in enumerate(employees["employee_id"].to_pylist()):
+        stop = HR_END if left[i] is None else np.datetime64(left[i])
+        span = int((stop - hired[i]).astype(int))
+        if span < 20:
+            continue
+        rate = 5.5 if dept[i] == "Customer Support" else 4.0  # absences per year
+        k = rng.poisson(rate * span / 365.0)
+        for _ in range(k):
+            reason = str(rng.choice(reasons, p=reason_p))
+            start = hired[i] + int(rng.integers(0, span))
+            days = {
+                "sick": 1 + rng.poisson(1.8),
+                "vacation": 2 + rng.poisson(5.0),
+                "parental": 30 + rng.poisson(60.0),
+                "other": 1 + rng.poisson(1.0),
+            }[reason]
+            rows["employee_id"].append(eid)
+            rows["started_on"].append(start)
+            rows["days"].append(int(days))
+            rows["reason"].append(reason)
+    when = np.array(rows["started_on"], dtype="datetime64[D]")
+    order = np.lexsort((np.array(rows["employee_id"]), when))
+    return pa.table(
+        {
+            "absence_id": np.arange(1, len(order) + 1),
+            "employee_id": np.array(rows["employee_id"])[order],
+            "started_on": pa.array(when[order], pa.date32()),
+            "days": np.array(rows["days"], dtype=np.int64)[order],
+            "reason": np.array(rows["reason"])[order],
+        }
+    )
+
+
+def hr_tables(seed: int = 19) -> dict[str, pa.Table]:
+    """``employees``, ``reviews`` and ``absences`` of a mid-sized company's people team."""
+    rng = np.random.default_rng(seed)
+    employees = _hr_employees(rng)
+    return {
+        "employees": employees,
+        "reviews": _hr_reviews(rng, employees),
+        "absences": _hr_absences(rng, employees),
+    }
+
+
 # --------------------------------------------------------------------------- loading
 
-DATASETS = {"subscriptions": subscription_tables, "logistics": logistics_tables}
+DATASETS = {
+    "subscriptions": subscription_tables,
+    "logistics": logistics_tables,
+    "webanalytics": webanalytics_tables,
+    "hr": hr_tables,
+}
 
 
 def tables(name: str) -> dict[str, pa.Table]:
-    """The tables of dataset ``name`` ('retail', 'subscriptions' or 'logistics')."""
+    """The tables of dataset ``name`` ('retail', 'subscriptions', 'logistics', 'webanalytics'
+    or 'hr')."""
     if name == "retail":
         from aiser_jupyter.sources.sample import retail_tables
 
