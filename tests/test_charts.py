@@ -397,3 +397,14 @@ def test_public_api_chart_of_a_semantic_result():
         v["value"] if isinstance(v, dict) else v for v in drawn.option["series"][0]["data"]
     )
     assert values == pytest.approx(sorted(result.df["orders.revenue"].tolist()))
+
+
+def test_exact_decimals_chart_as_numbers():
+    """DuckDB sums integers into DECIMAL; such a column is a measure to draw, not a label."""
+    from decimal import Decimal
+
+    frame = pd.DataFrame({"reason": ["sick", "vacation"], "days": [Decimal(3), Decimal(5)]})
+    frame["hours"] = [24.0, 40.0]
+    made = chart(frame)
+    assert made.spec.kind == "bar" and made.spec.y == ["days", "hours"]
+    assert [s["data"] for s in made.option["series"]] == [[3.0, 5.0], [24.0, 40.0]]

@@ -85,6 +85,23 @@ def chart(
 ) -> Chart:
     """The chart for ``data``, chosen from its shape unless ``kind``/``x``/``y`` say otherwise."""
     frame, annotation = as_frame(data)
+    frame = _decimals_as_floats(frame)
     spec = recommend(frame, kind=kind, x=x, y=y, annotation=annotation)
     option, notes = build_option(frame, spec, annotation=annotation, max_points=max_points)
     return Chart(option, spec, notes)
+
+
+def _decimals_as_floats(frame: pd.DataFrame) -> pd.DataFrame:
+    """Exact decimals (DuckDB sums integers into DECIMAL) as floats: a chart draws numbers,
+    and pandas cannot add a Decimal to a float."""
+    from decimal import Decimal
+
+    exact = [
+        column
+        for column in frame.columns
+        if frame[column].dtype == object
+        and isinstance(
+            frame[column].dropna().iloc[0] if frame[column].notna().any() else None, Decimal
+        )
+    ]
+    return frame.astype(dict.fromkeys(exact, "float64")) if exact else frame
