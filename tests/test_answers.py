@@ -71,3 +71,49 @@ def test_members_the_model_cannot_join_are_declined_not_an_error():
     assert answer.status == "unanswerable" and answer.result is None
     assert "no join path" in answer.text
     session.close()
+
+
+OPERATORS = (
+    *("by", "per", "top 3", "bottom", "which", "how many", "average", "share of", "vs"),
+    *("what percent of", "compare", "not", "excluding", "only", "now", "and", "in 2024"),
+    *("last quarter", "this year vs last year", "month over month", "growth", "each"),
+    *("2023 vs 2024", "since 2024-03-01", "between 2024-01-01 and 2024-02-01", "daily"),
+    *("what about", "instead", "too", "%", "per month", "over time", "Q1 2024 vs Q4 2023"),
+    *("from July to December 2024", "first half of 2024", "yesterday", "last 7 days", "?"),
+)
+
+
+@pytest.mark.parametrize("name", ["retail", "subscriptions", "logistics"])
+def test_random_word_salad_is_planned_or_declined_never_an_error(name):
+    """Any question, however garbled: an answered plan compiles, a declined one says why
+    and offers only questions that are answered themselves."""
+    import datetime as dt
+    import random
+
+    from aiser_jupyter.agent.planner import plan_question
+    from aiser_jupyter.agent.vocabulary import ValueIndex, words
+
+    session = aiser.session()
+    model = load(session, name)
+    values = ValueIndex.build(model, lambda query: session.query(query).to_arrow())
+    vocabulary = [
+        w for c in model.cubes.values() for m in c.members.values() for w in words(m.title)
+    ]
+    vocabulary += [v for found in values.values.values() for v in found[:5]] + ["flurb", "US"]
+    chance = random.Random(f"salad-{name}")
+    previous = None
+    for _ in range(300):
+        size = chance.randint(1, 7)
+        question = " ".join(chance.choice(vocabulary + list(OPERATORS)) for _ in range(size))
+        today = chance.choice([None, dt.date(2024, 6, 1)])
+        plan = plan_question(question, model, values, previous, today=today)
+        if plan.status == "answered":
+            assert plan.query["measures"], question
+            model.to_sql(plan.query)
+        else:
+            assert plan.reason, question
+            for suggestion in plan.suggestions:
+                again = plan_question(suggestion, model, values, today=today)
+                assert again.status == "answered", (question, suggestion)
+        previous = plan if chance.random() < 0.3 else None
+    session.close()

@@ -37,6 +37,8 @@ class Derivation:
     """share of a part: column → (values, negated) of the rows asked about."""
     periods: list[str] = field(default_factory=list)
     """change between named periods: the first days of the buckets compared."""
+    top: tuple[bool, int] | None = None
+    """ratio: (descending, N) when the question ranks by it ("top 3 … per customer")."""
 
     @property
     def column(self) -> str:
@@ -47,9 +49,12 @@ class Derivation:
         rows = exp.select(exp.Star()).from_(exp.to_identifier(BASE), copy=False)
         measure = exp.column(self.measure, quoted=True)
         if self.kind == "ratio":
-            return rows.select(
-                _alias(_divide(measure, self.denominator or ""), "ratio"), copy=False
-            )
+            rows.select(_alias(_divide(measure, self.denominator or ""), "ratio"), copy=False)
+            if self.top is not None:
+                ratio = exp.column("ratio", quoted=True)
+                rows.order_by(exp.Ordered(this=ratio, desc=self.top[0]), copy=False)
+                rows.limit(self.top[1], copy=False)
+            return rows
         if self.kind == "share":
             return self._share(rows, measure)
         return self._change(rows, measure)

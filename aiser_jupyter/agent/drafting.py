@@ -37,6 +37,7 @@ class Draft:
     filters: list[dict[str, Any]] = field(default_factory=list)
     rank: tuple[bool, int] | None = None
     per: list[str] = field(default_factory=list)
+    segments: list[str] = field(default_factory=list)
     share: bool = False
     change: bool = False
     periods: list[tuple[date, date, str]] = field(default_factory=list)
@@ -48,6 +49,7 @@ class Draft:
             dimensions=list(self.dimensions),
             filters=[dict(f) for f in self.filters],
             per=list(self.per),
+            segments=list(self.segments),
             periods=list(self.periods),
         )
 
@@ -78,6 +80,7 @@ def draft_of(reading: Reading, time: TimeWords) -> Draft:
         ],
         rank=reading.rank,
         per=list(reading.per),
+        segments=list(reading.segments),
         share=reading.share,
         change=time.change,
         periods=list(time.periods),
@@ -116,6 +119,9 @@ def follow(old: Draft, new: Draft, adding: bool, replacing: bool) -> tuple[Draft
     else:
         old.per = new.per or old.per
         old.share, old.change = old.share or new.share, old.change or new.change
+    if old.segments:
+        kept.append("segments")
+    old.segments = list(dict.fromkeys(old.segments + new.segments))
     changed = {f["member"] for f in new.filters}
     if old.filters:
         kept.append("filters")
@@ -135,7 +141,11 @@ def build_query(
 ) -> dict[str, Any]:
     """The Cube query of a draft, and a line of `understood` for each part of it."""
     measures = list(dict.fromkeys(d.measures + d.per))
-    query: dict[str, Any] = {"measures": measures, "dimensions": list(d.dimensions)}
+    # "revenue per customer": the customers' cube first, so every customer counts (the root)
+    query: dict[str, Any] = {
+        "measures": list(dict.fromkeys(d.per + d.measures)),
+        "dimensions": list(d.dimensions),
+    }
     understood += [f"measure: {_describe(model, m)}" for m in measures]
     understood += [f"grouped by {_describe(model, m)}" for m in d.dimensions]
     grouped_time = None
@@ -160,6 +170,9 @@ def build_query(
                 understood.append(f"date range: {d.range_label} on {title}")
             query["timeDimensions"] = [entry]
             grouped_time = time_dimension if granularity else None
+    if d.segments:
+        query["segments"] = list(d.segments)
+        understood += [f"segment: {_describe(model, s)}" for s in d.segments]
     if d.filters:
         query["filters"] = d.filters
         for f in d.filters:
@@ -202,6 +215,9 @@ def derivation_of(
             unclear.append(f"per (a ratio of {model.member(measure).title}, which does not add up)")
             return None
         derivation = Derivation("ratio", measure, denominator=d.per[0])
+        if "limit" in query:  # "top 3 regions by revenue per customer": rank the ratio
+            derivation.top = (query["order"][0][1] == "desc", query.pop("limit"))
+            query["order"] = [[measure, "desc"]]
     elif d.share:
         derivation = Derivation("share", measure)
         if not (query["dimensions"] or bucket):

@@ -16,6 +16,7 @@ from aiser_jupyter.agent.answer import Answer
 from aiser_jupyter.agent.loop import Step
 from aiser_jupyter.agent.narrate import narrate, narrate_derivation
 from aiser_jupyter.agent.planner import Plan, plan_question
+from aiser_jupyter.agent.suggest import without
 from aiser_jupyter.agent.vocabulary import ValueIndex
 from aiser_jupyter.errors import AiserError
 
@@ -79,14 +80,54 @@ def answer_offline(
         result = dataclasses.replace(
             result, table=plan.derivation.apply(result.to_arrow()), sql=sql, _df=None
         )
-    answer.result = result
     steps.append(_step("query", f"{result.rowcount:,} rows", started))
+    if _nothing_together(result, plan):
+        return _decline_empty(answer, plan, session, values, earlier, glossary, today)
+    answer.result = result
     if plan.derivation is not None:
         answer.text = narrate_derivation(result.df, result.annotation, plan.derivation)
     else:
         answer.text = narrate(result.df, result.annotation, session.model)
     if result.rowcount:
         answer.chart = session.chart(result)
+    return answer
+
+
+def _nothing_together(result: Any, plan: Plan) -> bool:
+    """Two or more filters that no row meets together ("organic" traffic of a "search"
+    campaign): more likely a misreading than an answer of zero."""
+    filters = [f for f in plan.query.get("filters", []) if f["operator"] == "equals"]
+    if len(filters) < 2:
+        return False
+    table = result.to_arrow()
+    measures = [m for m in plan.query["measures"] if m in table.column_names]
+    return table.num_rows == 0 or all(
+        value in (0, None) for m in measures for value in table.column(m).to_pylist()
+    )
+
+
+def _decline_empty(
+    answer: Answer,
+    plan: Plan,
+    session: Any,
+    values: ValueIndex,
+    earlier: Plan | None,
+    glossary: dict[str, str] | None,
+    today: date | None,
+) -> Answer:
+    filters = [f for f in plan.query["filters"] if f["operator"] == "equals"]
+    said = "; ".join(f"{f['member']} = {' or '.join(f['values'])}" for f in filters)
+    answer.status = "clarify"
+    answer.text = f"No rows match all of these together: {said}. Did you mean only some of them?"
+    answer.sql = answer.query = None
+    terms = list((glossary or {}).items())
+    for f in filters:
+        for value in f["values"]:
+            candidate = " ".join(without(answer.question, value).split())
+            again = plan_question(candidate, session.model, values, earlier, terms, today)
+            if again.status == "answered" and candidate not in answer.suggestions:
+                answer.suggestions.append(candidate)
+    answer.suggestions = answer.suggestions[:3]
     return answer
 
 

@@ -10,6 +10,7 @@ what it understood and what it did not, so an answer is never silently wrong.
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -18,7 +19,7 @@ from typing import Any
 
 from aiser_jupyter.agent.derive import Derivation
 from aiser_jupyter.agent.drafting import Draft, anchor, build_query, derivation_of, draft_of, follow
-from aiser_jupyter.agent.reading import Reader, Reading
+from aiser_jupyter.agent.reading import NEGATIONS, Reader, Reading
 from aiser_jupyter.agent.suggest import Hints, suggest
 from aiser_jupyter.agent.timewords import read_time
 from aiser_jupyter.agent.vocabulary import (
@@ -197,14 +198,19 @@ def _plan(
     lows = [t.low for t in tokens]
     refining = earlier is not None and _phrased_as_follow_up(lows)
     reading = Reader(tokens, spans, model, vocabulary, likely, refining).read()
-    _narrow_counts(reading, model)
+    _narrow_counts(reading, model, vocabulary)
     if time.event:
         _dated_by(time.event, reading, vocabulary, model)
     shouting = question.isupper()  # "US" typed in capitals means something; "us" does not
     unknown = [
         t.raw
         for t in tokens
-        if not t.used and (t.low not in STOP_WORDS or (t.raw.isupper() and not shouting))
+        if not t.used
+        and (
+            t.low not in STOP_WORDS
+            or t.low in NEGATIONS  # a "not" that excludes nothing is not dropped in silence
+            or (t.raw.isupper() and not shouting)
+        )
     ]
     hints = Hints(unknown=list(dict.fromkeys(unknown)), missing=list(reading.missing))
     hints.groupings = [model.member(d).title.lower() for d in reading.dimensions]
@@ -286,14 +292,16 @@ def _dated_by(event: str, reading: Reading, vocabulary: Vocabulary, model: Seman
         reading.unclear.append(f"{event} (no date of that name)")
 
 
-def _narrow_counts(reading: Reading, model: SemanticModel) -> None:
-    """ "how many shipments were lost": the count of a cube and a count of the same cube with
-    a filter of its own (Lost shipments) mean the narrower one, not two measures."""
+def _narrow_counts(reading: Reading, model: SemanticModel, vocabulary: Vocabulary) -> None:
+    """ "how many shipments were lost", "days of sick leave": a measure and the same measure
+    with a filter of its own (Lost shipments, Sick days) mean the narrower one, not two."""
     members = [model.member(m) for m in reading.measures]
-    narrowed = {m.cube for m in members if m.type == "count" and m.filters}
-    keep = [
-        i for i, m in enumerate(members) if m.filters or m.type != "count" or m.cube not in narrowed
-    ]
+
+    def same(member: Any) -> tuple:
+        return member.cube, member.type, vocabulary.sql_keys.get(member.full_name)
+
+    narrowed = {same(m) for m in members if m.filters}
+    keep = [i for i, m in enumerate(members) if m.filters or same(m) not in narrowed]
     if len(keep) < len(members):
         reading.measures = [reading.measures[i] for i in keep]
         reading.measure_spans = [reading.measure_spans[i] for i in keep]
@@ -301,13 +309,15 @@ def _narrow_counts(reading: Reading, model: SemanticModel) -> None:
 
 def _unlisted(reading: Reading, tokens: list[Token], model: SemanticModel) -> list[str]:
     """Several measures must be listed ("revenue and orders", "revenue, orders"): two read
-    from one phrase ("overdue invoice amount") are a doubt, not two answers."""
-    joined = {"and", "plus", "also", "vs", "versus", "with", "as", "both"}
-    for (_, last), (first, _) in zip(
-        reading.measure_spans, reading.measure_spans[1:], strict=False
-    ):
-        between = tokens[last + 1 : first]
-        if not any(t.low in joined for t in between) and not tokens[first].listed:
+    from one phrase ("overdue invoice amount") or far apart ("score for remote vs office
+    staff") are a doubt, not two answers."""
+    conjunctions = {"and", "plus", "also", "vs", "versus", "with", "both"}
+    fillers = conjunctions | {"as", "well", "the", "their", "our"}
+    spans = reading.measure_spans
+    for (_, last), (first, _) in itertools.pairwise(spans):
+        between = {t.low for t in tokens[last + 1 : first]}
+        joined = bool(between & conjunctions) or tokens[first].listed
+        if not joined or not between <= fillers:
             titles = " or ".join(model.member(m).title for m in reading.measures)
             return [f"{titles} (which one is asked for?)"]
     return []

@@ -37,6 +37,12 @@ MEASURE_RANKERS = {
 NEGATIONS = frozenset(
     {"not", "excluding", "exclude", "except", "without", "non", "no", "excl", "outside"}
 )
+BETWEEN_NOT = frozenset(
+    {"in", "and", "or", "nor", "from", "to", "for", "of", "by", "with", "at", "on", "that"}
+    | {"come", "came", "comes", "coming", "did", "do", "does", "were", "was", "is", "are"}
+    | {"be", "been", "which", "who", "counting", "including"}
+)
+"""Words a negation may stand before the value it excludes ("did not come from paid")."""
 AHEAD = frozenset({"other", "than", "not", "except", "excluding", "outside", "in", "of", "the"})
 SHARE_WORDS = frozenset(
     {"share", "percentage", "percent", "proportion", "fraction", "pct", "portion", "mix"}
@@ -56,6 +62,7 @@ class Reading:
     granularity: str | None = None
     filters: list[tuple[str, str, bool]] = field(default_factory=list)
     """(dimension, value, negated)."""
+    segments: list[str] = field(default_factory=list)
     time_grouped: bool = False
     """A time dimension named as a grouping ("by order date")."""
     rank: tuple[bool, int] | None = None
@@ -91,6 +98,8 @@ class Reader:
         phrased as a follow-up, so "enterprise accounts" says which, not what to count."""
         self.tokens, self.spans, self.model = tokens, spans, model
         self.refining = refining
+        self.valued: set[int] = set()
+        """First tokens of spans read as values, so far (spans are read left to right)."""
         self.qualifiers: set[int] = set()
         """First tokens of spans read as qualifiers ("product" in "average product price")."""
         self.vocabulary, self.likely = vocabulary, likely
@@ -110,11 +119,12 @@ class Reader:
         self._rank_words()
         self._share_words()
         roles: dict[str, list[tuple[Span, list[Candidate]]]] = {
-            k: [] for k in ("measure", "group", "value", "cube", "per", "none")
+            k: [] for k in ("measure", "group", "value", "segment", "cube", "per", "none")
         }
         for span in self.spans:
             role, chosen = self._role(span)
             roles[role].append((span, chosen))
+            self.valued |= {span.first} if role in ("value", "segment") else set()
             if role == "group":
                 self.grouped.append(span)
         for span, chosen in roles["measure"]:
@@ -140,6 +150,12 @@ class Reader:
         prefer = [self.model.member(m).cube for m in self.reading.measures or self.likely]
         for span, chosen in roles["group"]:
             self._add_group(self._pick(chosen, prefer), span)
+        for span, chosen in roles["segment"]:
+            self._use(span)
+            if self._negated(span):  # Cube cannot negate a segment
+                self.reading.unclear.append(f"not {span.text} (a segment cannot be excluded)")
+            elif chosen[0].name not in self.reading.segments:
+                self.reading.segments.append(chosen[0].name)
         for span, chosen in roles["value"]:
             self._use(span)
             pick = self._pick(chosen, self._named_cubes(span) + prefer)
@@ -172,6 +188,14 @@ class Reader:
                 kinds.setdefault(candidate.kind, []).append(candidate)
         following = self._span_at(span.last + 1)
         before_cube = following is not None and any(c.kind == "cube" for c in following.candidates)
+        if "value" in kinds and "cube" in kinds and span.text.islower() and marker not in NEGATIONS:
+            del kinds["value"]  # "how many people": the employees, not a department "People"
+        share_of = self.reading.share and "value" in kinds  # a share needs a dimension's value
+        if "segment" in kinds and marker not in GROUP_WORDS | NEGATIONS and not share_of:
+            return "segment", kinds["segment"]
+        flag = any(c.value in ("true", "false") for c in kinds.get("value", []))
+        if flag and marker not in GROUP_WORDS:
+            return "value", kinds["value"]  # "sessions that converted": a filter, not a grouping
         if "value" in kinds and (best_member > 0 or marker in NEGATIONS or before_cube):
             return "value", kinds["value"]  # "delivered shipments": which shipments
         if word == "count":
@@ -183,7 +207,15 @@ class Reader:
             listed = self._span_at(index - 1 if marker else span.first - 1, end=True)
             if listed in self.grouped:  # "by service level and destination"
                 marker = "by"
-        if marker == "per" and not self.tokens[span.last].plural and self._ratio_wanted(span):
+        grouping = "cube" not in kinds and any(  # "per department"; "per employee" divides
+            self._type(c) not in ("number", "") for c in kinds.get("dimension", [])
+        )
+        if (
+            marker == "per"
+            and not grouping
+            and not self.tokens[span.last].plural
+            and self._ratio_wanted(span)
+        ):
             denominator = self._denominator(kinds)
             if denominator:  # "revenue per customer": a ratio of two measures, not a grouping
                 self.tokens[index].used = True
@@ -201,13 +233,20 @@ class Reader:
                 return "measure", kinds["measure"]
             if "cube" in kinds:
                 return "cube", kinds["cube"]
-            return "group", kinds.get("dimension", [])
+            if "dimension" not in kinds:  # "by completed": a segment filters, it cannot group
+                self._use(span)
+                self.reading.unclear.append(f"{marker} {span.text} (nothing to group by)")
+                return "none", []
+            return "group", kinds["dimension"]
         if "cube" in kinds and min(c.rank for c in kinds["cube"]) <= 1:
             return "cube", kinds["cube"]
-        for kind, role in (("measure", "measure"), ("dimension", "group"), ("cube", "cube")):
+        for kind, role in (
+            *(("measure", "measure"), ("dimension", "group"), ("cube", "cube")),
+            *(("value", "value"), ("segment", "segment")),  # "not international": see read()
+        ):
             if kind in kinds:
                 return role, kinds[kind]
-        return "value", kinds["value"]
+        return "none", []
 
     def _qualifies(self, span: Span) -> bool:
         """A word that only says whose or which: "product price" (the cube of the member
@@ -218,7 +257,6 @@ class Reader:
         following = self._span_at(span.last + 1)
         if (
             "cube" in kinds
-            and kinds <= {"cube", "measure"}
             and following is not None
             and any(c.kind == "measure" and c.cube in cubes for c in following.candidates)
         ):
@@ -234,12 +272,14 @@ class Reader:
             if any(c.kind == "dimension" and c.name in valued for c in span.candidates):
                 return True
         preceding = self._span_at(span.first - 1, end=True)
-        if preceding is None:
+        if preceding is None or preceding.first not in self.valued:
             return False
+        if any(self._type(c) == "time" for c in span.candidates):
+            return False  # "people left": the date of leaving, not a word about the people
         named = {c.name for c in preceding.candidates if c.kind == "value"}
         if any(c.kind == "dimension" and c.name in named for c in span.candidates):
             return True
-        valued = {c.cube for c in preceding.candidates if c.kind == "value"}
+        valued = {c.cube for c in preceding.candidates if c.kind in ("value", "segment")}
         return bool(valued & cubes) and (self.refining or self._measured_elsewhere(span))
 
     def _measured_elsewhere(self, span: Span) -> bool:
@@ -272,6 +312,10 @@ class Reader:
         if counting or "measure" in kinds:
             return "measure", counting or kinds["measure"]
         for candidate in kinds.get("dimension", []):
+            count = self._count_of(candidate.cube)
+            if self._type(candidate) == "boolean" and count is not None:  # "how many bounced"
+                self.reading.filters.append((candidate.name, "true", self._negated(span)))
+                return "measure", [Candidate("measure", count, candidate.cube, candidate.rank)]
             distinct = self._same_sql(candidate, COUNTING - {"count"})
             if distinct is not None:
                 return "measure", [distinct]
@@ -356,6 +400,9 @@ class Reader:
             (low.isdigit() or low in NUMBER_WORDS) and previous in GROUP_RANKERS
         ):
             return j, low, "ranked"
+        if (low.isdigit() or low in NUMBER_WORDS) and previous in GROUP_WORDS:
+            self.tokens[j].used = True  # "which 2 employees": a grouping, two of them
+            return j - 1, previous, ""
         return j, low, ""
 
     def _is_value(self, index: int) -> bool:
@@ -367,20 +414,23 @@ class Reader:
         return span is not None and span.first in self.qualifiers
 
     def _after_value(self, span: Span) -> bool:
-        return span.first > 0 and self._is_value(span.first - 1)
+        """Right after a value or a segment: "enterprise accounts", "delivered shipments"."""
+        before = self._span_at(span.first - 1, end=True)
+        return before is not None and before.first in self.valued
 
     def _negated(self, span: Span) -> bool:
         """Whether a value is excluded: "not enterprise", "excluding returned and cancelled",
         "other than the US"."""
         j = span.first - 1
-        while j >= 0 and (
-            self.tokens[j].low in FILLER | {"in", "and", "or", "nor"} or self._is_value(j)
-        ):
+        while j >= 0 and (self.tokens[j].low in FILLER | BETWEEN_NOT or self._is_value(j)):
             j -= 1
         if j < 0:
             return False
         low = self.tokens[j].low
-        return low in NEGATIONS or (low == "than" and j > 0 and self.tokens[j - 1].low == "other")
+        if low in NEGATIONS:
+            self.tokens[j].used = True  # a "not" that excludes nothing is reported, not dropped
+            return True
+        return low == "than" and j > 0 and self.tokens[j - 1].low == "other"
 
     def _rank_words(self) -> None:
         """top/bottom N, best/worst N, most/least: the direction, and N when a number is near."""
@@ -396,6 +446,14 @@ class Reader:
                     n = int(near) if near.isdigit() else NUMBER_WORDS[near]
                     self.tokens[j].used = True
                     break
+            if n is None:  # "the 2 browsers with the fewest sessions"
+                loose = [
+                    t
+                    for t in self.tokens
+                    if not t.used and t.low.isdigit() and 0 < int(t.low) <= 100
+                ]
+                if len(loose) == 1:
+                    n, loose[0].used = int(loose[0].low), True
             self.ranking = (descending, n)
             return
 

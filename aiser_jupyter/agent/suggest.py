@@ -69,7 +69,7 @@ def suggest(
         if hints.ranked:  # "who are our best customers" → "… by revenue"
             candidates += [f"{question.rstrip('?')} by {title}" for title in main]
     if not hints.lacking:  # without the word, the question may still mean what was meant
-        candidates += [_drop(question, word) for word in hints.unknown]
+        candidates += [without(question, word) for word in hints.unknown]
     candidates += [_rephrase(title, hints) for title in main]
     candidates += main
     found: list[str] = []
@@ -135,7 +135,7 @@ def _rephrase(measure: str, hints: Hints) -> str:
     return text
 
 
-def _drop(question: str, word: str) -> str:
+def without(question: str, word: str) -> str:
     """The question without `word`, and without a preposition it leaves dangling."""
     pattern = re.compile(
         rf"\b(?:(?:by|for|in|of|per|from|with|on)\s+)?{re.escape(word)}\b", re.IGNORECASE

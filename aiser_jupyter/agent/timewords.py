@@ -96,6 +96,13 @@ def _valid(match: re.Match[str], unclear: list[str]) -> bool:
     return True
 
 
+def _day(year: int, month: str, day: str) -> date | None:
+    try:
+        return date(year, MONTHS[month.rstrip(".")], int(day))
+    except ValueError:
+        return None
+
+
 def _count(text: str) -> int:
     return int(text) if text.isdigit() else NUMBER_WORDS[text]
 
@@ -140,6 +147,26 @@ def read_time(
     ):
         first, last = period(f"{m[1]} {m[3]}"), period(f"{m[2]} {m[3]}")
         ranges.append(([first[0].isoformat(), last[1].isoformat()], m[0]))
+    for m in each(
+        rf"\b(?:from|between)\s+({_MONTH})\.?\s+(\d{{1,2}})(?:st|nd|rd|th)?\s+(?:to|and|until|-)\s+"
+        rf"(?:({_MONTH})\.?\s+)?(\d{{1,2}})(?:st|nd|rd|th)?,?\s+(\d{{4}})\b"
+    ):  # "from March 1 to March 7, 2025"
+        year = int(m[5])
+        first = _day(year, m[1], m[2])
+        last = _day(year, m[3] or m[1], m[4])
+        if first is None or last is None:
+            found.unclear.append(f"{m[0].strip()} (no such date)")
+        else:
+            ranges.append(([first.isoformat(), last.isoformat()], m[0]))
+    for m in each(r"\b(?:(first|second)\s+half\s+of|h([12]))\s+(\d{4})\b"):
+        second = m[1] == "second" or m[2] == "2"
+        year = int(m[3])
+        start, end = (
+            (date(year, 7, 1), date(year, 12, 31))
+            if second
+            else (date(year, 1, 1), date(year, 6, 30))
+        )
+        ranges.append(([start.isoformat(), end.isoformat()], m[0]))
     spans = (  # "2023 to 2025" is one range; "2023 and 2025" two periods to compare
         rf"\b(?:between|from)\s+({DATE})\s+(?:and|to|until|through|-)\s+({DATE})\b",
         rf"\b({DATE})\s+(?:to|until|through)\s+({DATE})\b",

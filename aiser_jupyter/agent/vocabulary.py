@@ -29,7 +29,7 @@ _STOP = """a an the of for in on at to from by per with and or vs versus me us o
     have has had get got display find please can could would will should there their them they
     its it this that these those all any each every total overall sum many much number
     count data result results breakdown broken down split grouped group across over about as
-    into up out at look pull fetch view give hey kindly i'd i'm im wise level figures figure
+    into up out at look pull fetch view give hey kindly i'd i'm im wise figures figure
     numbers stats statistics metrics metric kpi kpis values value overview look looking
     than then so also just only now same instead again too well plus but not no non s t let see
     want need know like compare compared ok okay summary report chart plot graph table sold sell
@@ -38,7 +38,8 @@ _STOP = """a an the of for in on at to from by per with and or vs versus me us o
     lowest largest smallest biggest fewest more less some one average avg mean comes coming
     contribute contributes contributed contributing represent represents represented makes
     generate generates drive drives driven accounted up break unique distinct outside counting
-    new brought bring brings send sent still offer offers carry carried go goes went ones far"""
+    new brought bring brings send sent still offer offers carry carried go goes went ones far
+    site website run runs ran take takes took taken done end ended"""
 STOP_WORDS = frozenset(_STOP.split())
 """Words that carry no member, value or time: never reported as not understood."""
 
@@ -95,11 +96,18 @@ _NOT_PARTIAL = frozenset(
     )
 )
 """Last words too generic to stand for the whole name ("time" is not "on time count")."""
+_FUNCTION_STEMS = frozenset(
+    stem(w)
+    for w in (
+        *("a", "an", "the", "of", "for", "in", "on", "at", "to", "from", "by", "per", "with"),
+        *("and", "or", "vs", "is", "are", "total", "sum", "count", "number", "all"),
+    )
+)
+"""Words no member is named by alone: a member called "level" or "value" is still found."""
 _EVENT_ENDS = frozenset(stem(w) for w in ("at", "on", "date", "time", "day", "timestamp"))
 """How a time dimension's name ends after the event it dates: created_at, shipped_on."""
 _AMOUNT_STEMS = frozenset(
-    stem(w)
-    for w in ("total", "sum", "count", "number", "of", "the", "a", "an", "overall", "all", "amount")
+    stem(w) for w in ("total", "sum", "count", "number", "of", "the", "a", "an", "overall", "all")
 )
 
 
@@ -149,7 +157,7 @@ def tokenize(text: str, full_names: Iterable[str] = ()) -> list[Token]:
 class Candidate:
     """What a phrase may mean: a member, a cube, or a value of a dimension."""
 
-    kind: str  # measure | dimension | cube | value
+    kind: str  # measure | dimension | segment | cube | value
     name: str  # member full name or cube name (for a value: its dimension)
     cube: str
     rank: int  # 0 name or title, 1 synonym, 2 last word of a name, 3 a word of a description
@@ -173,7 +181,7 @@ class Vocabulary:
     a description mentions is not the member), only a suggestion to offer."""
 
     def add(self, key: tuple[str, ...], candidate: Candidate) -> None:
-        if not key or all(w in STOP_WORDS for w in key):
+        if not key or all(w in _FUNCTION_STEMS for w in key):  # ("count",), ("of", "the")
             return
         found = self.phrases.setdefault(key, [])
         same = next(
@@ -215,9 +223,13 @@ class Vocabulary:
             self.add_names([cube.name, cube.title], "cube", cube.name, cube.name, 0)
             self.add_names(_synonyms(cube.meta), "cube", cube.name, cube.name, 1)
             for member in cube.members.values():
-                if member.kind == "segment" or not member.public:
+                if not member.public:
                     continue
                 full, kind = member.full_name, member.kind
+                if kind == "segment":  # a named filter: "completed orders", "current staff"
+                    self.add_names([member.name, member.title], kind, full, cube.name, 0)
+                    self.add_names(_synonyms(member.meta), kind, full, cube.name, 1)
+                    continue
                 self.full_names.add(full.lower())
                 self.phrases[(full.lower(),)] = [Candidate(kind, full, cube.name, 0)]
                 self.add_names([member.name, member.title], kind, full, cube.name, 0)
