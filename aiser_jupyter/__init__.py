@@ -135,34 +135,36 @@ def ask(
 def set_context(context: Any = None, /, **who: Any) -> SecurityContext | None:
     """Who this notebook's queries run as (``user``, ``groups``, ``tenant``, attributes): the
     semantic model's access policies filter and mask for them. None: the notebook's owner."""
-    return session().set_context(context, **who)
+    return session().governance.set_context(context, **who)
 
 
 def lineage(target: Any, column: str | None = None) -> Lineage:
     """The source tables and columns of a semantic member (``"orders.revenue"``) or a Result."""
-    return session().lineage(target, column)
+    return session().governance.lineage(target, column)
 
 
 def profile(table: str, connection: str | None = None) -> Profile:
     """Types, nulls, distinct counts, ranges, frequent values and suspected keys of a table."""
-    return session().profile(table, connection)
+    return session().governance.profile(table, connection)
 
 
 def check(checks: Any = None, *, cube: str | None = None) -> CheckReport:
     """Run data checks (given, or declared in the model): a pass/fail report."""
-    return session().check(checks, cube=cube)
+    return session().governance.check(checks, cube=cube)
 
 
 def tool(fn: Any = None, *, name: str | None = None, description: str | None = None) -> Any:
     """Give the agent a Python function as a tool (its JSON schema from the type hints and
     docstring); usable as ``@aiser.tool`` or ``aiser.tool(fn)``."""
-    return session().tool(fn, name=name, description=description)
+    return session().agent.tool(fn, name=name, description=description)
 
 
 def mcp_server(host: str = "127.0.0.1", port: int = 8765) -> Any:
     """Serve this notebook's data (sources, tables, the semantic model, read-only SQL) to other
     AI applications over MCP (streamable HTTP); ``.url``, ``.stop()``."""
-    return session().mcp_server(host, port)
+    from aiser_jupyter.mcp.server import serve_http
+
+    return serve_http(session(), host, port)
 
 
 def serve(
@@ -170,7 +172,9 @@ def serve(
 ) -> Any:
     """Serve the loaded semantic model as Cube's REST API (``/cubejs-api/v1/load``, ``/sql``,
     ``/meta``; JWT auth when `secret` is given); ``.url``, ``.stop()``."""
-    return session().serve(port, secret, background, **options)
+    from aiser_jupyter.server.run import serve as run
+
+    return run(session(), port, secret, background, **options)
 
 
 def insights(data: Any, **options: Any) -> Insights:
@@ -181,7 +185,7 @@ def insights(data: Any, **options: Any) -> Insights:
 
 def load_sample(seed: int = 7) -> Connection:
     """Load the sample retail business (customers, products, orders) into the default DuckDB."""
-    return session().load_sample(seed)
+    return session().sources.load_sample(seed)
 
 
 def query(query: Mapping[str, Any] | str, connection: str | None = None) -> Result:
@@ -201,7 +205,7 @@ def _auto(
     connection: str | None = None, tables: Sequence[str] | None = None, path: str | None = None
 ) -> str:
     """A starting Cube YAML model from a connection's schema (keys, joins, measures inferred)."""
-    return session().auto_model(connection, tables, path)
+    return session().semantic.auto_model(connection, tables, path)
 
 
 model.auto = _auto  # type: ignore[attr-defined]

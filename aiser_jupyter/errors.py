@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import sys
+
 
 class AiserError(Exception):
     """Base of every error aiser-jupyter raises on purpose; shown without a traceback."""
 
     def _render_traceback_(self) -> list[str]:
         """What IPython shows instead of a traceback: the error's name and its message."""
-        from aiser_jupyter.security.secrets import redact
-
-        return [f"\x1b[0;31m{type(self).__name__}\x1b[0m: {redact(str(self))}"]
+        # Secrets are known to security.secrets only, once it is loaded (registering one loads
+        # it); looked up, not imported, so that errors stay at the bottom of the layers.
+        secrets = sys.modules.get("aiser_jupyter.security.secrets")
+        message = str(self) if secrets is None else secrets.redact(str(self))
+        return [f"\x1b[0;31m{type(self).__name__}\x1b[0m: {message}"]
 
 
 class ConnectionFailed(AiserError):

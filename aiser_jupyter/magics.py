@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import shlex
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -197,7 +198,11 @@ class AiserMagics(Magics):
         if cell is None:
             options, query = parse_sql_options(line, stop_at_sql=True)
             first, _, after = query.partition(" ")
-            if after.strip() and first in self.session.connections and options.connection is None:
+            if (
+                after.strip()
+                and first in self.session.sources.connections
+                and options.connection is None
+            ):
                 options.connection, query = first, after
         else:
             options, _ = parse_sql_options(line, stop_at_sql=False)
@@ -243,7 +248,7 @@ class AiserMagics(Magics):
         args = _aiser_parser().parse_args(shlex.split(line))
         session = self.session
         if args.command in (None, "connections"):
-            return session.connections_frame()
+            return session.sources.connections_frame()
         if args.command == "connect":
             target = self.shell.user_ns.get(args.target, args.target)
             from aiser_jupyter.sources.targets import is_frame
@@ -255,42 +260,40 @@ class AiserMagics(Magics):
             print(f"Connected: {connection.name} ({connection.kind}) {connection.display_url}")
             return None
         if args.command == "use":
-            session.use(args.name)
+            session.sources.use(args.name)
             return None
         if args.command == "disconnect":
-            session.disconnect(args.name)
+            session.sources.disconnect(args.name)
             return None
         if args.command == "schema":
             name, _, table = (args.what or "").partition(".")
-            return session.schema(name or None, table or None)
+            return session.sources.schema(name or None, table or None)
         if args.command == "remember":
-            entry_id = session.remember(" ".join(args.text))
+            entry_id = session.agent.remember(" ".join(args.text))
             print(f"Remembered (#{entry_id}).")
             return None
         if args.command == "feedback":
             from aiser_jupyter.agent.answer import FEEDBACK_SAID
 
             good = args.verdict == "good"
-            session.feedback(good)
+            session.agent.feedback(good)
             print(FEEDBACK_SAID[good])
             return None
         if args.command == "memory":
             return self._memory(args)
         if args.command == "insights":
-            from aiser_jupyter.analysis.session_methods import line_target
-
             target = line_target(args.target, self.shell.user_ns)
             return session.insights(target, measures=args.measure, by=args.by, limit=args.limit)
         if args.command == "mcp":
             return self._mcp(args)
         if args.command == "tools":
-            return session.tools_frame()
+            return session.agent.tools_frame()
         if args.command == "audit":
             if args.export:
-                count = session.export_audit(args.export, args.since)
+                count = session.governance.export_audit(args.export, args.since)
                 print(f"Wrote {count} audit entries to {args.export}.")
                 return None
-            return session.audit(args.since, user=args.user)
+            return session.governance.audit(args.since, user=args.user)
         if args.command == "panel":
             from aiser_jupyter.widgets.connections import ConnectionPanel
 
@@ -305,16 +308,16 @@ class AiserMagics(Magics):
             return pd.DataFrame(list(session.snippets.items()), columns=["name", "sql"])
         if args.command == "cache":
             if args.action == "clear":
-                print(f"Cleared {session.cache_clear()} cached results.")
+                print(f"Cleared {session.router.cache_clear()} cached results.")
             else:
-                print(session.cache_stats())
+                print(session.router.cache_stats())
             return None
         if args.command == "history":
             return session.history_frame()
         if args.command == "model":
             return self._model(args)
         if args.command == "sample":
-            connection = session.load_sample(args.seed)
+            connection = session.sources.load_sample(args.seed)
             print(f"Sample tables customers, products, orders are in {connection.name}.")
             return None
         raise UsageError(f"Unknown command {args.command!r}")
@@ -329,7 +332,7 @@ class AiserMagics(Magics):
             return None
         if args.action == "auto":
             tables = args.tables.split(",") if args.tables else None
-            text = session.auto_model(args.connection, tables, args.path)
+            text = session.semantic.auto_model(args.connection, tables, args.path)
             if args.path:
                 print(f"Wrote {args.path}: edit it, then %aiser model load {args.path}")
                 return None
@@ -342,7 +345,9 @@ class AiserMagics(Magics):
     def _mcp(self, args: argparse.Namespace) -> Any:
         session = self.session
         if args.action == "serve":
-            server = session.mcp_server(port=args.port)
+            from aiser_jupyter.mcp.server import serve_http
+
+            server = serve_http(session, port=args.port)
             print(f"Serving this notebook's data over MCP at {server.url}")
             return None
         if not args.name:
@@ -351,24 +356,24 @@ class AiserMagics(Magics):
             if not args.target:
                 raise UsageError("%aiser mcp add NAME URL, or %aiser mcp add NAME -- COMMAND ARGS")
             command, *rest = args.target
-            tools = session.mcp_add(args.name, command, args=rest, timeout=args.timeout)
+            tools = session.agent.mcp_add(args.name, command, args=rest, timeout=args.timeout)
             print(
                 f"{args.name}: {len(tools)} tools ({', '.join(tools)}), "
                 f"off until %aiser mcp enable {args.name}"
             )
             return None
         if args.action == "enable":
-            enabled = session.mcp_enable(args.name, tools=args.target or None)
+            enabled = session.agent.mcp_enable(args.name, tools=args.target or None)
             print(f"Enabled for the agent: {', '.join(enabled)}")
             return None
         if args.action == "disable":
-            session.mcp_disable(args.name, tools=args.target or None)
+            session.agent.mcp_disable(args.name, tools=args.target or None)
             return None
-        session.mcp_remove(args.name)
+        session.agent.mcp_remove(args.name)
         return None
 
     def _memory(self, args: argparse.Namespace) -> Any:
-        memory = self.session.memory
+        memory = self.session.agent.workbench.memory
         if args.action == "list":
             return memory.to_frame()
         if args.action == "search":
@@ -428,7 +433,7 @@ class AiserMagics(Magics):
         if not cell.strip():
             raise UsageError("%%query needs a query in the cell (JSON or YAML)")
         if args.sql:
-            print(self.session.query_sql(cell, args.connection))
+            print(self.session.semantic.query_sql(cell, args.connection))
             return None
         frame = self.session.query(cell, args.connection).df
         if args.out:
@@ -438,3 +443,31 @@ class AiserMagics(Magics):
 
 def register(shell: Any) -> None:
     shell.register_magics(AiserMagics)
+
+
+def line_target(text: str | None, namespace: Mapping[str, Any]) -> Any:
+    """What ``%aiser insights TARGET`` is about: a variable of the notebook (a Result, a
+    DataFrame, a Cube query dict), a Cube query written as JSON, or with no TARGET the
+    last output (``_``)."""
+    import json
+
+    from aiser_jupyter.analysis.insight import InsightsError
+
+    text = (text or "").strip()
+    if not text:
+        if namespace.get("_") is None:
+            raise InsightsError("Nothing to look at: run a query first, or name a variable")
+        return namespace["_"]
+    if text.isidentifier():
+        if text not in namespace:
+            raise InsightsError(f"No variable named {text!r} in the notebook")
+        return namespace[text]
+    try:
+        query = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InsightsError(
+            f"Expected a variable name or a Cube query as JSON, got {text[:60]!r} ({exc.msg})"
+        ) from None
+    if not isinstance(query, dict):
+        raise InsightsError('A Cube query is a JSON object: {"measures": [...], ...}')
+    return query

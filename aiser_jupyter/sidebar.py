@@ -28,10 +28,10 @@ PLAIN_SCHEMAS = ("", "main", "public")
 
 def connections_payload(session: Session) -> list[dict[str, Any]]:
     """Each connection's name, kind, redacted URL and whether queries use it by default."""
-    current = session.current or session.settings.default_connection
+    current = session.sources.current or session.settings.default_connection
     return [
         {"name": c.name, "kind": c.kind, "url": c.display_url, "current": c.name == current}
-        for c in session.connections.values()
+        for c in session.sources.connections.values()
     ]
 
 
@@ -40,7 +40,7 @@ def schema_payload(session: Session, name: str) -> dict[str, Any]:
     connection's dialect (quoted where it must be); a failure is reported, not raised."""
     from sqlglot import exp
 
-    connection = session.connections[name]
+    connection = session.sources.connections[name]
     try:
         rows = connection.columns().to_pylist()
     except AiserError as exc:
@@ -114,9 +114,9 @@ def changes_schema(session: Session, entry: HistoryEntry) -> bool:
     from sqlglot import exp
     from sqlglot.errors import SqlglotError
 
-    if entry.kind != "sql" or entry.connection not in session.connections:
+    if entry.kind != "sql" or entry.connection not in session.sources.connections:
         return False
-    dialect = session.connections[entry.connection].engine.dialect
+    dialect = session.sources.connections[entry.connection].engine.dialect
     try:
         statements = sqlglot.parse(entry.sql, read=dialect)
     except SqlglotError:
@@ -191,7 +191,7 @@ class Sidebar:
             "type": "state",
             "version": __version__,
             "connections": connections_payload(session),
-            "schema": [schema_payload(session, name) for name in session.connections],
+            "schema": [schema_payload(session, name) for name in session.sources.connections],
             "model": model_payload(session),
             "history": history_payload(session),
             "answer": answer_payload(session),
@@ -218,10 +218,12 @@ class Sidebar:
         update: dict[str, Any] = {"type": "update"}
         if "connections" in pending:
             update["connections"] = connections_payload(session)
-            stale = set(session.connections)  # the panel drops the schema of removed ones
+            stale = set(session.sources.connections)  # the panel drops the schema of removed ones
         if stale:
             update["schema"] = [
-                schema_payload(session, n) for n in sorted(stale) if n in session.connections
+                schema_payload(session, n)
+                for n in sorted(stale)
+                if n in session.sources.connections
             ]
         if "model" in pending:
             update["model"] = model_payload(session)
@@ -256,13 +258,13 @@ class Sidebar:
                 reply["message"] = self.test(str(data.get("name")))
             elif action == "remove":
                 name = str(data.get("name"))
-                self.session.disconnect(name)
+                self.session.sources.disconnect(name)
                 reply["message"] = f"removed {name}"
             elif action == "feedback":
                 from aiser_jupyter.agent.answer import FEEDBACK_SAID
 
                 good = data.get("good") is True
-                self.session.feedback(good)
+                self.session.agent.feedback(good)
                 reply["message"] = FEEDBACK_SAID[good]
             else:
                 raise AiserError(f"Unknown sidebar request {action!r}")

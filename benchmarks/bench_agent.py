@@ -39,9 +39,9 @@ def session_with_sample():
     import aiser_jupyter as aiser
 
     session = aiser.session()
-    session.load_sample()
+    session.sources.load_sample()
     session.load_model("examples/model/retail.yml")
-    session.value_index()
+    session.agent.workbench.value_index()
     return session
 
 

@@ -86,29 +86,23 @@ def main() -> None:
     home = tempfile.mkdtemp(prefix="aiser-bench-")
     os.environ["AISER_HOME"] = home
     from aiser_jupyter.governance.audit import AuditLog
-    from aiser_jupyter.governance.session_methods import GovernanceMethods
     from aiser_jupyter.sessions import Session
 
-    cls = (
-        Session
-        if issubclass(Session, GovernanceMethods)
-        else type("S", (Session, GovernanceMethods), {})
-    )
-    plain, governed = cls(), cls()
+    plain, governed = Session(), Session()
     for session, model in ((plain, RETAIL), (governed, governed_model())):
-        session.load_sample()
+        session.sources.load_sample()
         session.load_model(model)
-    assert "North" in governed.compile_query(QUERY, context=TENANT)[1]
+    assert "North" in governed.semantic.compile_query(QUERY, context=TENANT)[1]
 
     def cold(session, **kwargs):
         session.model.compiled.clear()
-        return session.compile_query(QUERY, **kwargs)
+        return session.semantic.compile_query(QUERY, **kwargs)
 
     compile_times = sample(
         {
-            "baseline: plain model, warm": lambda: plain.compile_query(QUERY),
+            "baseline: plain model, warm": lambda: plain.semantic.compile_query(QUERY),
             "policies: governed model + context, warm": (
-                lambda: governed.compile_query(QUERY, context=TENANT)
+                lambda: governed.semantic.compile_query(QUERY, context=TENANT)
             ),
             "plain model, cold": lambda: cold(plain),
             "policies, cold": lambda: cold(governed, context=TENANT),
@@ -120,10 +114,10 @@ def main() -> None:
     )
     print(f"ratio policies cold / plain cold: p95 {cold_ratio:.2f}x")
 
-    audited = cls()
-    audited.load_sample()
+    audited = Session()
+    audited.sources.load_sample()
     audited.load_model(RETAIL)
-    audited.start_audit()
+    audited.governance.start_audit()
     query_times = sample(
         {
             "baseline: query, audit off": lambda: plain.query(QUERY),
@@ -142,7 +136,7 @@ def main() -> None:
         f"audit write per query: {extra:.3f} ms at p50 (record alone p50 "
         f"{pct(record['AuditLog.record alone'], 50):.3f} ms)"
     )
-    print(f"entries written and verified: {audited.audit_log.verify()}")
+    print(f"entries written and verified: {audited.governance.audit_log.verify()}")
     if "--profile" in sys.argv[1:]:
         profile(lambda: cold(governed, context=TENANT), RUNS)
 

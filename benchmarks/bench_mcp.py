@@ -38,8 +38,8 @@ def paired_ms(subject, baseline, n: int) -> tuple[float, float]:
 
 
 def main() -> None:
+    from aiser_jupyter.agent.mcp_client import McpConnection
     from aiser_jupyter.agent.registry import function_tool
-    from aiser_jupyter.mcp.client import McpConnection
     from aiser_jupyter.sessions import Session
 
     def add(a: int, b: int) -> int:
@@ -77,7 +77,7 @@ def main() -> None:
     )
     ours.open()
     session = Session()
-    session.load_sample()
+    session.sources.load_sample()
     served_ms, direct_ms = paired_ms(
         lambda: ours.call("run_sql", {"sql": SQL}), lambda: session.sql(SQL, read_only=True), 50
     )

@@ -67,7 +67,7 @@ def main() -> None:
     from aiser_jupyter.agent.planner import ValueIndex, plan_question
 
     session = aiser.session()
-    session.load_sample()
+    session.sources.load_sample()
     model = session.load_model(MODEL)
     started = time.perf_counter()
     values = ValueIndex.build(model, lambda q: session.query(q).to_arrow())

@@ -152,7 +152,7 @@ def main() -> None:
     rolled = Session(settings)
     made_s = make_events(rolled, args.rows)
     raw = Session(settings)  # the same DuckDB connection, a model without rollups
-    raw.connections[settings.default_connection] = rolled.default_duckdb()
+    raw.sources.connections[settings.default_connection] = rolled.sources.default_duckdb()
 
     rolled.load_model(copy.deepcopy(MODEL))
     plain = copy.deepcopy(MODEL)
@@ -160,15 +160,15 @@ def main() -> None:
     raw.load_model(plain)
 
     started = time.perf_counter()
-    built = rolled.refresh_pre_aggregations()
+    built = rolled.semantic.refresh_pre_aggregations()
     build_s = time.perf_counter() - started
-    rollup_rows = rolled.preaggregations().engine.execute(
+    rollup_rows = rolled.semantic.preaggregations().engine.execute(
         'SELECT count(*) FROM "events__daily_by_country_device"'
     )
     rollup_rows = rollup_rows.column(0)[0].as_py()
 
-    sql = raw.query_sql(QUERY)
-    con = rolled.default_duckdb().engine.con  # type: ignore[attr-defined]
+    sql = raw.semantic.query_sql(QUERY)
+    con = rolled.sources.default_duckdb().engine.con  # type: ignore[attr-defined]
 
     def ours_rollup() -> Any:
         result = rolled.query(QUERY)
@@ -190,7 +190,7 @@ def main() -> None:
     }
     answers = {name: call() for name, call in candidates.items()}  # warm up, and check
     rollup_sql = rolled.query(QUERY).sql
-    store = rolled.preaggregations().engine.con  # type: ignore[attr-defined]
+    store = rolled.semantic.preaggregations().engine.con  # type: ignore[attr-defined]
     candidates["info: store.sql(rollup sql)"] = lambda: store.sql(rollup_sql).to_arrow_table()
     answers["info: store.sql(rollup sql)"] = candidates["info: store.sql(rollup sql)"]()
     names = list(candidates)

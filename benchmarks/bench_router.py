@@ -1,19 +1,19 @@
 """The router and the result cache: what they add, and what federation costs.
 
-1. Routing + transpiling: ``session.route(sql)`` (catalogs warm) for a query PostgreSQL
+1. Routing + transpiling: ``session.router.route(sql)`` (catalogs warm) for a query PostgreSQL
    owns (transpiled DuckDB → Postgres), a federated PostgreSQL ⋈ Parquet query (pushdown
    analysed with sqlglot's qualify), and a DuckDB query that runs as written. 300 runs each
    after 30 warm-ups, each with a new literal (nothing memoised); p50/p95; baseline:
    ``sqlglot.transpile`` of the same text alone. Target: < 5 ms per query (p50).
-2. A cache hit for a 100,000-row result: ``session.run_routed`` of a Parquet query whose
+2. A cache hit for a 100,000-row result: ``session.router.run`` of a Parquet query whose
    answer is cached (routing, version check and history included), best and median of 50;
    baseline: the same query computed by DuckDB directly. Target: < 5 ms.
 3. An aggregate over a large Parquet file (``--rows``, default 20,000,000; the issue asks for
    50M, which takes too long to write on this 2-core machine: pass ``--rows 50000000``):
-   ``session.run_routed`` with the cache off vs the same SQL on a plain ``duckdb.connect()``
+   ``session.router.run`` with the cache off vs the same SQL on a plain ``duckdb.connect()``
    (read_parquet), 5 runs each alternating, best and median. Target: <= 1.1x.
 4. Federated join: a 1,000,000-row PostgreSQL table ⋈ a 1,000,000-row Parquet file with a
-   filter on each side, grouped; ``session.run_routed`` (the cache off) vs pulling both into
+   filter on each side, grouped; ``session.router.run`` (the cache off) vs pulling both into
    pandas (ADBC → Arrow → pandas, ``pd.read_parquet``) and ``merge`` + ``groupby``. Best of 3,
    answers checked equal. No target: the ratio is reported.
 """
@@ -82,10 +82,12 @@ def routing(session, queries: dict[str, str]) -> None:
     )
     worst = 0.0
     for name, template in queries.items():
-        plan = session.route(template.format(n=0))
+        plan = session.router.route(template.format(n=0))
         counter = itertools.count(1)
         ours = sorted(
-            timings(lambda t=template, c=counter: session.route(t.format(n=next(c))), 300, 30)
+            timings(
+                lambda t=template, c=counter: session.router.route(t.format(n=next(c))), 300, 30
+            )
         )
         alone = sorted(
             timings(
@@ -117,14 +119,14 @@ def cache_hit(session, folder: Path) -> None:
     )
     session.connect(str(path), name="hits")
     sql = "SELECT id, k, v * 2 AS v2, upper(s) AS s FROM hits WHERE k <> 3 OR id < 10"
-    first = session.run_routed(sql)
+    first = session.router.run(sql)
     expected_rows = first.rowcount
     direct = duckdb.connect()
     baseline = f"SELECT id, k, v * 2 AS v2, upper(s) AS s FROM read_parquet('{path}') "
     baseline += "WHERE k <> 3 OR id < 10"
 
     def hit() -> None:
-        result = session.run_routed(sql)
+        result = session.router.run(sql)
         assert result.plan.cached and result.rowcount == expected_rows
 
     ours = timings(hit, 50, 5)
@@ -150,12 +152,12 @@ def big_aggregate(session, folder: Path, rows: int) -> None:
     sql = "SELECT k, sum(v) AS total, count(*) AS n, avg(v) AS mean FROM big GROUP BY k"
     direct = duckdb.connect()
     baseline = sql.replace("FROM big", f"FROM read_parquet('{path}')")
-    ours = session.run_routed(sql, cache=False).to_arrow().sort_by("k")
+    ours = session.router.run(sql, cache=False).to_arrow().sort_by("k")
     theirs = direct.sql(baseline).to_arrow_table().sort_by("k")
     assert ours.equals(theirs), "the router's answer differs from DuckDB's"
     found = alternate(
         {
-            "ours": lambda: session.run_routed(sql, cache=False),
+            "ours": lambda: session.router.run(sql, cache=False),
             "duckdb": lambda: direct.sql(baseline).to_arrow_table(),
         },
         5,
@@ -194,13 +196,13 @@ def federated_join(session, pg: PostgresServer, folder: Path) -> None:
     )
     session.connect(pg.url, name="pg")
     session.connect(str(path), name="payments")
-    session.use("duckdb")
+    session.sources.use("duckdb")
     sql = (
         "SELECT a.region, count(*) AS n, sum(p.amount) AS total FROM payments p "
         "JOIN accounts a ON p.account_id = a.account_id "
         "WHERE a.segment = 'enterprise' AND p.amount >= 10 GROUP BY a.region"
     )
-    print(session.route(sql).explain())
+    print(session.router.route(sql).explain())
     raw = adbc.connect(pg.url, autocommit=True)
 
     def pandas_way() -> pd.DataFrame:
@@ -212,12 +214,12 @@ def federated_join(session, pg: PostgresServer, folder: Path) -> None:
         kept = merged[(merged.segment == "enterprise") & (merged.amount >= 10)]
         return kept.groupby("region").agg(n=("payment_id", "size"), total=("amount", "sum"))
 
-    ours = session.run_routed(sql, cache=False).df.set_index("region").sort_index()
+    ours = session.router.run(sql, cache=False).df.set_index("region").sort_index()
     theirs = pandas_way().sort_index()
     assert ours["n"].tolist() == theirs["n"].tolist()
     assert (abs(ours["total"] - theirs["total"]) < 1e-6 * theirs["total"]).all()
     found = alternate(
-        {"ours": lambda: session.run_routed(sql, cache=False), "pandas": pandas_way}, 3
+        {"ours": lambda: session.router.run(sql, cache=False), "pandas": pandas_way}, 3
     )
     for name, runs in found.items():
         print(f"{name:<8} best {ms(min(runs))}  median {ms(statistics.median(runs))}")
@@ -229,12 +231,11 @@ def main() -> None:
     import duckdb
 
     from aiser_jupyter import sessions
-    from aiser_jupyter.engines.routing_methods import RoutingMethods
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=ROWS_BIG, help="rows of the big Parquet")
     args = parser.parse_args()
-    session_class = type("RoutedSession", (sessions.Session, RoutingMethods), {})
+    session_class = sessions.Session
     with tempfile.TemporaryDirectory() as tmp, PostgresServer() as pg:
         folder = Path(tmp)
         os.environ["AISER_HOME"] = str(folder / "home")
@@ -249,7 +250,7 @@ def main() -> None:
             f"FROM range(1000) t(i)) TO '{folder / 'orders.parquet'}' (FORMAT parquet)"
         )
         session.connect(str(folder / "orders.parquet"), name="orders")
-        session.use("duckdb")
+        session.sources.use("duckdb")
         routing(
             session,
             {

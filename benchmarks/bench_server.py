@@ -164,9 +164,9 @@ def in_process(runs: int) -> dict:
     from aiser_jupyter.sessions import Session
 
     session = Session()
-    session.load_sample()
+    session.sources.load_sample()
     session.load_model(ROOT / "examples/model/retail.yml")
-    session.refresh_pre_aggregations()
+    session.semantic.refresh_pre_aggregations()
     session.query(QUERY)
     times = []
     for _ in range(runs):

@@ -76,7 +76,6 @@ def iceberg_read(folder: Path) -> None:
     import pyarrow as pa
 
     from aiser_jupyter.sessions import Session
-    from aiser_jupyter.sources.lake_methods import LakeMethods
     from aiser_jupyter.sources.lakes import catalog_options, local_catalog
 
     rows = 1_000_000
@@ -85,11 +84,10 @@ def iceberg_read(folder: Path) -> None:
     catalog.create_namespace("db")
     catalog.create_table("db.facts", schema=data.schema).append(data)
     options = catalog_options(folder / "ice")
-    cls = Session if issubclass(Session, LakeMethods) else type("S", (LakeMethods, Session), {})
-    session = cls()
+    session = Session()
 
     def ours() -> object:
-        session.connect_lake("iceberg://local/db.facts", **options)
+        session.sources.connect_lake("iceberg://local/db.facts", **options)
         return session.sql(QUERY).to_arrow()
 
     def direct() -> object:

@@ -85,7 +85,7 @@ def browser():
 def retail():
     """The Session with the sample retail tables and their Cube model loaded."""
     session = sessions.get_session()
-    session.load_sample()
+    session.sources.load_sample()
     session.load_model("examples/model/retail.yml")
     return session
 

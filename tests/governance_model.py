@@ -103,7 +103,7 @@ def governed_session() -> Session:
     """The kernel's Session (so magics see it), with the sample data and the governed model."""
     session = Session()
     sessions._session = session
-    session.load_sample()
+    session.sources.load_sample()
     session.load_model(MODEL)
     return session
 

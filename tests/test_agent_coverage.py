@@ -91,9 +91,12 @@ def test_a_filter_dropped_twice_asks_the_user_with_no_numbers(retail, llm):  # n
     assert "filter on customers.segment" in result.text
     assert f"Not matched: {SEGMENT_GAP}" in result.notes
     # the suggestion is the planner's reading of the question, in words it reads back
-    plan = plan_question(ENTERPRISE_2024, retail.model, retail.value_index())
+    plan = plan_question(ENTERPRISE_2024, retail.model, retail.agent.workbench.value_index())
     (suggestion,) = result.suggestions
-    assert plan_question(suggestion, retail.model, retail.value_index()).query == plan.query
+    assert (
+        plan_question(suggestion, retail.model, retail.agent.workbench.value_index()).query
+        == plan.query
+    )
     assert tool_oks(result) == [False, False] and llm.pending == 0
 
 
@@ -188,7 +191,7 @@ def gaps(retail):  # noqa: F811
     """The gaps of a query against the plan of a question, over the retail model."""
 
     def check(question: str, query: dict) -> list[str]:
-        plan = plan_question(question, retail.model, retail.value_index())
+        plan = plan_question(question, retail.model, retail.agent.workbench.value_index())
         return coverage_gaps(plan, query, retail.model, now=NOW)
 
     return check
@@ -196,7 +199,7 @@ def gaps(retail):  # noqa: F811
 
 def test_the_plans_own_query_covers_it(gaps, retail):  # noqa: F811
     for question in (ENTERPRISE_2024, "revenue by region", "orders by month in 2024"):
-        plan = plan_question(question, retail.model, retail.value_index())
+        plan = plan_question(question, retail.model, retail.agent.workbench.value_index())
         assert coverage_gaps(plan, plan.query, retail.model, now=NOW) == []
 
 
@@ -332,7 +335,7 @@ def test_a_partial_plan_judges_only_what_it_read(gaps, retail):  # noqa: F811
     ],
 )
 def test_a_plan_in_words_reads_back_as_the_same_plan(retail, question):  # noqa: F811
-    values = retail.value_index()
+    values = retail.agent.workbench.value_index()
     plan = plan_question(question, retail.model, values)
     again = plan_question(phrasing(plan.query, retail.model), retail.model, values)
     assert (again.status, again.query) == ("answered", plan.query)

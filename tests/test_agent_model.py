@@ -148,7 +148,7 @@ def test_an_unreachable_model_falls_back_and_the_key_never_shows(retail, tmp_pat
     retail.settings.api_base = f"http://127.0.0.1:{free_port()}/v1"
     result = retail.ask("how many orders")
     assert result.offline and "could not be reached" in result.notes[0]
-    retail.memory.export(tmp_path / "memory.json")
+    retail.agent.workbench.memory.export(tmp_path / "memory.json")
     shown = [
         repr(result),
         result._repr_html_(),
@@ -271,7 +271,7 @@ def test_the_model_sees_only_the_tenants_rows_and_no_raw_sql(llm, monkeypatch):
     monkeypatch.setenv("AISER_API_KEY", KEY)
     session = governed_session()
     session.settings.model, session.settings.api_base = "openai/test-model", llm.api_base
-    session.set_context(NORTH)
+    session.governance.set_context(NORTH)
     query = {"measures": ["orders.count"], "dimensions": ["orders.region"]}
     llm.script(
         [

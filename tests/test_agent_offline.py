@@ -71,7 +71,7 @@ def test_a_follow_up_refines_the_last_answer(retail):
 
 
 def test_no_run_plans_and_shows_sql_but_runs_nothing(retail):
-    retail.value_index()  # reading dimension values is not the question's query
+    retail.agent.workbench.value_index()  # reading dimension values is not the question's query
     before = len(retail.history)
     answer = retail.ask("revenue by region", run=False)
     assert [entry.kind for entry in retail.history[before:]] == ["ask"]  # and no query
@@ -81,7 +81,7 @@ def test_no_run_plans_and_shows_sql_but_runs_nothing(retail):
 
 def test_with_no_model_loaded_it_drafts_one_from_the_tables():
     session = aiser.session()
-    session.load_sample()
+    session.sources.load_sample()
     answer = session.ask("how many orders")
     assert session.model is not None and "orders" in session.model.cubes
     assert any(step.name == "automodel" for step in answer.steps)
@@ -116,7 +116,7 @@ def test_answers_are_remembered_and_the_glossary_is_used(ip, retail):
         "WHERE segment = 'enterprise'",
     )
     assert answer.df["orders.revenue"][0] == pytest.approx(expected[0][0])
-    episodes = retail.memory.similar_episodes("revenue of big spenders")
+    episodes = retail.agent.workbench.memory.similar_episodes("revenue of big spenders")
     assert episodes and episodes[0].sql == answer.sql
     listed = run(ip, "%aiser memory list")
     assert {"glossary", "episode", "turn"} <= set(listed["kind"])
@@ -171,7 +171,7 @@ def test_offline_under_a_tenant_sees_only_that_tenants_rows_and_values():
     from governance_model import NORTH, SOUTH, governed_session, rows
 
     session = governed_session()
-    session.set_context(NORTH)
+    session.governance.set_context(NORTH)
     answer = session.ask("revenue by status", offline=True, new=True)
     assert answer.status == "answered"
     want = rows(
@@ -182,12 +182,14 @@ def test_offline_under_a_tenant_sees_only_that_tenants_rows_and_values():
     got = sorted((r["orders.status"], r["orders.revenue"]) for r in answer.df.to_dict("records"))
     assert [s for s, _ in got] == [s for s, _ in want]
     assert [v for _, v in got] == pytest.approx([v for _, v in want])
-    assert session.value_index().values["orders.region"] == ["North"]
-    assert "customers.segment" not in session.value_index().values  # hidden from this user
+    assert session.agent.workbench.value_index().values["orders.region"] == ["North"]
+    assert (
+        "customers.segment" not in session.agent.workbench.value_index().values
+    )  # hidden from this user
     south = session.ask("revenue in the South", offline=True, new=True)
     assert south.status == "clarify" and south.result is None
-    session.set_context(SOUTH)
-    assert session.value_index().values["orders.region"] == ["South"]
+    session.governance.set_context(SOUTH)
+    assert session.agent.workbench.value_index().values["orders.region"] == ["South"]
 
 
 def test_today_can_be_anchored_for_historical_data(retail, monkeypatch):

@@ -31,7 +31,7 @@ def rows(answer: Answer) -> dict:
 
 
 def episodes(session) -> list:
-    return session.memory.entries("episode")
+    return session.agent.workbench.memory.entries("episode")
 
 
 @pytest.fixture
@@ -55,9 +55,9 @@ def system_prompt(body: dict) -> str:
 def test_feedback_is_kept_and_a_new_session_on_the_same_memory_reuses_it(retail):
     answer = retail.ask("revenue by region", offline=True)
     assert answer.status == "answered" and answer.rateable and answer.verdict is None
-    retail.feedback(True)
+    retail.agent.feedback(True)
     assert answer.verdict is True
-    location = retail.memory.location
+    location = retail.agent.workbench.memory.location
     retail.close()
     sessions._session = None  # a new kernel: same AISER_HOME, same memory file
 
@@ -69,7 +69,7 @@ def test_feedback_is_kept_and_a_new_session_on_the_same_memory_reuses_it(retail)
             date.today(),
         )
     session = sessions.get_session()
-    session.load_sample()
+    session.sources.load_sample()
     session.load_model("examples/model/retail.yml")
     again = session.ask("revenue by region")
     assert again.episode_id == answer.episode_id
@@ -137,9 +137,12 @@ def test_feedback_magic_marks_the_last_answer(ip, retail):
     answer = run(ip, "%%ask --offline --no-cell\nhow many orders")
     run(ip, "%aiser feedback good")
     assert answer.verdict is True
-    assert retail.memory.confirmed("How many orders?").id == answer.episode_id
+    assert retail.agent.workbench.memory.confirmed("How many orders?").id == answer.episode_id
     run(ip, "%aiser feedback bad")
-    assert answer.verdict is False and retail.memory.confirmed("how many orders") is None
+    assert (
+        answer.verdict is False
+        and retail.agent.workbench.memory.confirmed("how many orders") is None
+    )
     error = run_failing(ip, "%aiser feedback maybe")
     assert "invalid choice" in str(error)
 
@@ -208,7 +211,7 @@ def test_the_sidebar_is_sent_the_status_text_and_suggestions_of_the_last_answer(
     from aiser_jupyter.sidebar import answer_payload
 
     assert answer_payload(retail) is None
-    retail.last_answer = declined(retail)
+    retail.agent.last_answer = declined(retail)
     assert answer_payload(retail) == {
         "question": "revenue by planet",
         "status": "clarify",
@@ -252,6 +255,6 @@ def test_thumbs_on_an_answered_answer_record_the_verdict(ip, retail, monkeypatch
     assert view.suggestions == []
     view.thumbs[0].click()
     assert answer.verdict is True and all(b.disabled for b in view.thumbs)
-    assert retail.memory.confirmed("revenue by segment").id == answer.episode_id
+    assert retail.agent.workbench.memory.confirmed("revenue by segment").id == answer.episode_id
     assert view.said.value.startswith("Thanks")
     assert AnswerView(answer, retail).thumbs[1].disabled  # drawn again: the verdict stays

@@ -13,14 +13,13 @@ import pytest
 from aiser_jupyter import sessions
 from aiser_jupyter.config import home
 from aiser_jupyter.engines.cache import ResultCache, Version
-from aiser_jupyter.engines.routing_methods import RoutingMethods
 
 QUERY = "SELECT kind, sum(amount) AS total, count(*) AS n FROM sales GROUP BY kind ORDER BY kind"
 
 
 @pytest.fixture
 def session():
-    made = type("RoutedSession", (sessions.Session, RoutingMethods), {})()
+    made = sessions.Session()
     yield made
     made.close()
 
@@ -39,55 +38,55 @@ def sales(session, tmp_path):
 
 
 def test_a_repeat_is_answered_from_the_cache_with_identical_rows(session, sales):
-    first = session.run_routed(QUERY)
-    again = session.run_routed(QUERY)
+    first = session.router.run(QUERY)
+    again = session.router.run(QUERY)
     assert not first.plan.cached and again.plan.cached
     assert again.table.equals(first.table)
     assert again.df.values.tolist() == [["a", 4.0, 2], ["b", 6.0, 2]]
     assert re.search(r"cached, \d+ s old", again.caption())
     assert "answered from the cache" in again.plan.explain()
-    stats = session.cache_stats()
+    stats = session.router.cache_stats()
     assert (stats.hits, stats.misses, stats.stores) == (1, 1, 1)
     assert stats.disk_entries == 1 and stats.memory_entries == 1
 
 
 def test_layout_and_keyword_case_do_not_make_a_new_entry(session, sales):
-    session.run_routed(QUERY)
-    relaid = session.run_routed(QUERY.lower().replace(" from ", "\n  FROM  ") + "  -- note")
+    session.router.run(QUERY)
+    relaid = session.router.run(QUERY.lower().replace(" from ", "\n  FROM  ") + "  -- note")
     assert relaid.plan.cached
 
 
 def test_a_rewritten_file_is_a_miss_with_the_new_answer(session, sales):
-    session.run_routed(QUERY)
+    session.router.run(QUERY)
     write_sales(sales, [10.0, 20.0, 30.0, 40.0, 50.0])
-    fresh = session.run_routed(QUERY)
+    fresh = session.router.run(QUERY)
     assert not fresh.plan.cached
     assert fresh.df.values.tolist() == [["a", 90.0, 3], ["b", 60.0, 2]]
-    assert session.run_routed(QUERY).plan.cached
+    assert session.router.run(QUERY).plan.cached
 
 
 def test_touching_a_file_is_a_miss(session, sales):
-    session.run_routed(QUERY)
+    session.router.run(QUERY)
     later = time.time() + 5
     os.utime(sales, (later, later))
-    assert not session.run_routed(QUERY).plan.cached
+    assert not session.router.run(QUERY).plan.cached
 
 
 def test_a_file_replaced_under_the_same_table_name_is_a_miss(session, sales, tmp_path):
-    session.run_routed(QUERY)
+    session.router.run(QUERY)
     other = tmp_path / "other.parquet"
     write_sales(other, [7.0])
     session.connect(str(other), name="sales")
-    result = session.run_routed(QUERY)
+    result = session.router.run(QUERY)
     assert not result.plan.cached and result.df.values.tolist() == [["a", 7.0, 1]]
 
 
 def test_the_disk_tier_answers_a_new_kernel(session, sales):
-    session.run_routed(QUERY)
+    session.router.run(QUERY)
     later = type(session)()  # a new Session: empty memory, same $AISER_HOME/cache
     try:
         later.connect(str(sales), name="sales")
-        result = later.run_routed(QUERY)
+        result = later.router.run(QUERY)
         assert result.plan.cached and result.df.values.tolist() == [["a", 4.0, 2], ["b", 6.0, 2]]
         assert list((home() / "cache").glob("*.arrow"))
     finally:
@@ -96,46 +95,46 @@ def test_the_disk_tier_answers_a_new_kernel(session, sales):
 
 def test_parameters_and_limits_are_part_of_the_key(session, sales):
     sql = "SELECT count(*) AS n FROM sales WHERE amount > :floor"
-    assert session.run_routed(sql, params={"floor": 1}).df["n"].tolist() == [3]
-    assert session.run_routed(sql, params={"floor": 3}).df["n"].tolist() == [1]
-    assert session.run_routed(sql, params={"floor": 1}).plan.cached
-    assert len(session.run_routed("SELECT * FROM sales", limit=2)) == 2
-    assert len(session.run_routed("SELECT * FROM sales", limit=3)) == 3
+    assert session.router.run(sql, params={"floor": 1}).df["n"].tolist() == [3]
+    assert session.router.run(sql, params={"floor": 3}).df["n"].tolist() == [1]
+    assert session.router.run(sql, params={"floor": 1}).plan.cached
+    assert len(session.router.run("SELECT * FROM sales", limit=2)) == 2
+    assert len(session.router.run("SELECT * FROM sales", limit=3)) == 3
 
 
 def test_what_cannot_be_versioned_is_not_cached(session, sales):
-    session.default_duckdb().engine.store("local", pa.table({"x": [1, 2]}))
+    session.sources.default_duckdb().engine.store("local", pa.table({"x": [1, 2]}))
     for sql in ("SELECT sum(x) FROM local", "SELECT random() < 2 AS r FROM sales", "SELECT 42"):
-        session.run_routed(sql)
-        assert not session.run_routed(sql).plan.cached, sql
-    assert session.cache_stats().stores == 0
+        session.router.run(sql)
+        assert not session.router.run(sql).plan.cached, sql
+    assert session.router.cache_stats().stores == 0
 
 
 def test_cache_can_be_bypassed_and_cleared(session, sales):
-    session.run_routed(QUERY)
-    assert not session.run_routed(QUERY, cache=False).plan.cached
-    assert session.cache_clear() == 1
-    assert not session.run_routed(QUERY).plan.cached
-    assert session.cache_stats().disk_entries == 1
+    session.router.run(QUERY)
+    assert not session.router.run(QUERY, cache=False).plan.cached
+    assert session.router.cache_clear() == 1
+    assert not session.router.run(QUERY).plan.cached
+    assert session.router.cache_stats().disk_entries == 1
 
 
 def test_database_entries_expire_after_the_ttl_and_writes_make_them_stale(session, pg_url):
     session.connect(pg_url, name="pg")
-    session.run_routed("SELECT count(*) FROM sales")
-    assert not session.run_routed("SELECT count(*) FROM sales").plan.cached  # no TTL: none
+    session.router.run("SELECT count(*) FROM sales")
+    assert not session.router.run("SELECT count(*) FROM sales").plan.cached  # no TTL: none
     session.settings.cache_ttl = 60
-    session.run_routed("CREATE TABLE IF NOT EXISTS cache_probe (v int)")
-    session.run_routed("DELETE FROM cache_probe")
+    session.router.run("CREATE TABLE IF NOT EXISTS cache_probe (v int)")
+    session.router.run("DELETE FROM cache_probe")
     count = "SELECT count(*) AS n FROM cache_probe"
-    assert session.run_routed(count).df["n"].tolist() == [0]
-    assert session.run_routed(count).plan.cached
-    session.run_routed("INSERT INTO cache_probe VALUES (1), (2)")  # a write through the Session
-    after = session.run_routed(count)
+    assert session.router.run(count).df["n"].tolist() == [0]
+    assert session.router.run(count).plan.cached
+    session.router.run("INSERT INTO cache_probe VALUES (1), (2)")  # a write through the Session
+    after = session.router.run(count)
     assert not after.plan.cached and after.df["n"].tolist() == [2]
-    assert session.run_routed(count).plan.cached
+    assert session.router.run(count).plan.cached
     time.sleep(0.1)
     session.settings.cache_ttl = 0.05  # the TTL in force when asked is the one that counts
-    assert not session.run_routed(count).plan.cached
+    assert not session.router.run(count).plan.cached
 
 
 def table_of(nbytes: int, tag: int) -> pa.Table:

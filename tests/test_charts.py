@@ -338,7 +338,7 @@ def test_chart_accepts_arrow_and_result_like_objects():
 def test_a_real_session_query_becomes_a_line_with_its_values():
     session = sessions.Session()
     try:
-        session.load_sample()
+        session.sources.load_sample()
         result = session.sql(
             "SELECT date_trunc('month', order_date) AS month, sum(revenue) AS revenue "
             "FROM orders GROUP BY 1 ORDER BY 1"
@@ -356,7 +356,7 @@ def test_a_real_session_query_becomes_a_line_with_its_values():
 def test_a_semantic_query_carries_its_titles_and_currency_into_the_chart():
     session = sessions.Session()
     try:
-        session.load_sample()
+        session.sources.load_sample()
         session.load_model("examples/model/retail.yml")
         result = session.query(
             {
@@ -387,7 +387,7 @@ def test_public_api_chart_of_a_semantic_result():
     import aiser_jupyter as aiser
 
     session = aiser.session()
-    session.load_sample()
+    session.sources.load_sample()
     session.load_model("examples/model/retail.yml")
     result = aiser.query({"measures": ["orders.revenue"], "dimensions": ["customers.region"]})
     drawn = aiser.chart(result)

@@ -41,7 +41,7 @@ def money(value: float) -> str:
 @pytest.fixture
 def board(retail):
     return Dashboard(
-        retail,
+        retail.semantic,
         "Sales",
         [
             d.kpi("orders.revenue", title="Revenue"),
@@ -92,7 +92,10 @@ def test_a_filter_skips_items_the_model_cannot_join_it_to(retail):
         ]}
     )  # fmt: skip
     board = Dashboard(
-        retail, "x", [d.kpi("orders.count"), d.kpi("products.count")], filters=["products.category"]
+        retail.semantic,
+        "x",
+        [d.kpi("orders.count"), d.kpi("products.count")],
+        filters=["products.category"],
     )
     assert not board.applies(0, "products.category")
     board.set_filter("products.category", ["Toys"])
@@ -146,7 +149,7 @@ def test_the_live_view_follows_controls_and_clicks(board, retail):
 
 def test_a_text_item_is_a_function_of_its_filtered_result(retail):
     board = Dashboard(
-        retail,
+        retail.semantic,
         "Text",
         [d.text(lambda r: f"**{len(r)}** regions", BY_REGION)],
         filters=["customers.region"],
@@ -162,7 +165,7 @@ def test_refresh_reruns_on_a_schedule(retail):
         {"cubes": [{"name": "ticks", "sql_table": "ticks",
                     "measures": [{"name": "total", "type": "sum", "sql": "n"}]}]}
     )  # fmt: skip
-    board = Dashboard(retail, "Live", [d.kpi("ticks.total")], refresh=0.2)
+    board = Dashboard(retail.semantic, "Live", [d.kpi("ticks.total")], refresh=0.2)
     try:
         assert kpi_value(board.panels[0]) == "1"
         first = board.updated
@@ -180,17 +183,22 @@ def test_refresh_reruns_on_a_schedule(retail):
 @pytest.mark.parametrize(
     ("make", "message"),
     [
-        (lambda s: Dashboard(s, "x", [BY_REGION], filters=["orders.nope"]), "not a member"),
         (
-            lambda s: Dashboard(s, "x", [BY_REGION], filters=[d.date_range("customers.region")]),
-            "needs a time dimension",
+            lambda s: Dashboard(s.semantic, "x", [BY_REGION], filters=["orders.nope"]),
+            "not a member",
         ),
-        (lambda s: Dashboard(s, "x", [42]), "cannot be a int"),
-        (lambda s: Dashboard(s, "x", [BY_REGION], refresh="soon"), "not a duration"),
-        (lambda s: Dashboard(s, "x", [BY_REGION], refresh=-1), "positive"),
         (
             lambda s: Dashboard(
-                s, "x", [BY_REGION], filters=[d.date_range("orders.order_date", "May")]
+                s.semantic, "x", [BY_REGION], filters=[d.date_range("customers.region")]
+            ),
+            "needs a time dimension",
+        ),
+        (lambda s: Dashboard(s.semantic, "x", [42]), "cannot be a int"),
+        (lambda s: Dashboard(s.semantic, "x", [BY_REGION], refresh="soon"), "not a duration"),
+        (lambda s: Dashboard(s.semantic, "x", [BY_REGION], refresh=-1), "positive"),
+        (
+            lambda s: Dashboard(
+                s.semantic, "x", [BY_REGION], filters=[d.date_range("orders.order_date", "May")]
             ),
             "not a date",
         ),
@@ -210,7 +218,9 @@ def test_a_bad_filter_value_keeps_the_state(board):
 
 
 def test_a_query_that_fails_shows_in_its_card_only(retail):
-    board = Dashboard(retail, "x", [d.kpi("orders.revenue"), d.chart({"measures": ["orders.zz"]})])
+    board = Dashboard(
+        retail.semantic, "x", [d.kpi("orders.revenue"), d.chart({"measures": ["orders.zz"]})]
+    )
     assert board.panels[0].error is None and "$" in board.panels[0].html
     assert "zz" in board.panels[1].error
 
@@ -250,7 +260,7 @@ def test_export_is_one_offline_file_with_the_rows_to_filter(board, retail, tmp_p
 
 def test_export_keeps_measures_it_cannot_re_add_fixed(retail):
     board = Dashboard(
-        retail,
+        retail.semantic,
         "x",
         [d.chart({"measures": ["orders.average_order_value"], "dimensions": ["customers.region"]})],
         filters=["customers.region"],
@@ -289,9 +299,7 @@ def test_in_a_kernel_refresh_runs_on_its_event_loop(tmp_path):
 
 
 def test_the_session_mixin_makes_the_same_dashboard(retail):
-    from aiser_jupyter.boards.session_methods import DashboardMethods
-
-    board = DashboardMethods.dashboard(retail, "x", [d.kpi("orders.revenue")], refresh=None)
+    board = d.dashboard("x", [d.kpi("orders.revenue")], refresh=None)
     ((total,),) = hand(retail, "SELECT sum(revenue) FROM orders")
     assert isinstance(board, Dashboard) and kpi_value(board.panels[0]) == money(total)
 
@@ -331,7 +339,7 @@ def test_binder_start_has_voila_use_the_offline_template():
 def test_results_as_items_semantic_ones_follow_the_filters(retail):
     semantic = retail.query(BY_CATEGORY)
     plain = retail.sql("SELECT status, count(*) AS n FROM orders GROUP BY 1")
-    board = Dashboard(retail, "x", [semantic, plain], filters=["customers.region"])
+    board = Dashboard(retail.semantic, "x", [semantic, plain], filters=["customers.region"])
     board.set_filter("customers.region", ["South"])
     got = board.panels[0].result.df.set_index("products.category")["orders.revenue"].to_dict()
     south = hand(

@@ -34,7 +34,7 @@ def sample():
     from aiser_jupyter.sessions import Session
 
     session = Session()
-    session.load_sample()
+    session.sources.load_sample()
     yield lambda sql: [tuple(r.values()) for r in session.sql(sql).to_arrow().to_pylist()]
     session.close()
 
@@ -149,7 +149,7 @@ def test_voila_serves_the_notebook_as_is_with_its_own_template(browser, tmp_path
 
 def test_the_exported_file_draws_and_filters_from_file_url(browser, retail, sample, tmp_path):
     board = Dashboard(
-        retail,
+        retail.semantic,
         "Exported",
         [
             d.kpi("orders.revenue", title="Revenue"),

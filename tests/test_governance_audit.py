@@ -21,21 +21,21 @@ from aiser_jupyter.sessions import Session
 @pytest.fixture
 def gov():
     session = governed_session()
-    session.start_audit()
+    session.governance.start_audit()
     return session
 
 
 def test_allowed_refused_and_failed_queries_with_who(gov):
-    gov.set_context(NORTH)
+    gov.governance.set_context(NORTH)
     result = gov.query({"measures": ["orders.count"], "dimensions": ["orders.status"]})
     with pytest.raises(AccessDenied):
         gov.query({"dimensions": ["customers.segment"]})
-    gov.set_context(None)
+    gov.governance.set_context(None)
     with pytest.raises(UnsafeSQLError):
         gov.sql("DELETE FROM orders", read_only=True)
     with pytest.raises(QueryError):
         gov.sql("SELECT no_such_column FROM orders")
-    entries = gov.audit_entries()
+    entries = gov.governance.audit_entries()
     assert [e.outcome for e in entries] == ["allowed", "refused", "refused", "failed"]
     allowed, denied, guarded, failed = entries
     assert (allowed.user, allowed.tenant, allowed.kind, allowed.rows) == (
@@ -56,7 +56,7 @@ def test_allowed_refused_and_failed_queries_with_who(gov):
 def test_secrets_are_redacted(gov):
     register("tok_Zq81xKv")
     gov.sql("SELECT 'tok_Zq81xKv' AS token, 'postgresql://bob:hunter2pw@db.example/x' AS url")
-    (entry,) = gov.audit_entries()
+    (entry,) = gov.governance.audit_entries()
     assert "tok_Zq81xKv" not in entry.sql and "hunter2pw" not in entry.sql
     assert "bob:***@db.example" in entry.sql
     raw = (home() / "audit.db").read_bytes()
@@ -66,34 +66,34 @@ def test_secrets_are_redacted(gov):
 def test_the_log_survives_a_new_session_and_exports_jsonl(gov, tmp_path):
     gov.sql("SELECT 1 AS one")
     gov.sql("SELECT 2 AS two")
-    gov.audit_log.flush()  # entries reach the file within a quarter second; now, for the test
+    gov.governance.audit_log.flush()  # entries reach the file within a quarter second; now
     later = Session()
-    later.start_audit()
+    later.governance.start_audit()
     later.sql("SELECT 3 AS three")
-    frame = later.audit()
+    frame = later.governance.audit()
     assert list(frame["sql"]) == ["SELECT 1 AS one", "SELECT 2 AS two", "SELECT 3 AS three"]
     out = tmp_path / "audit.jsonl"
-    assert later.export_audit(out) == 3
+    assert later.governance.export_audit(out) == 3
     lines = [json.loads(line) for line in out.read_text().splitlines()]
     assert [line["sql"] for line in lines] == list(frame["sql"])
     assert {"user", "at", "connection", "rows", "duration_ms", "outcome", "hash"} <= set(lines[0])
-    assert later.audit_log.verify() == 3
-    later.stop_audit()
+    assert later.governance.audit_log.verify() == 3
+    later.governance.stop_audit()
     later.sql("SELECT 4 AS four")  # not recorded
-    assert len(gov.audit()) == 3
+    assert len(gov.governance.audit()) == 3
 
 
 def test_since_and_user_filters(gov):
     gov.sql("SELECT 1")
-    gov.set_context(NORTH)
+    gov.governance.set_context(NORTH)
     gov.query({"measures": ["orders.count"]})
-    assert len(gov.audit(since="1h")) == 2
-    assert len(gov.audit(since=timedelta(minutes=5), user="ann")) == 1
+    assert len(gov.governance.audit(since="1h")) == 2
+    assert len(gov.governance.audit(since=timedelta(minutes=5), user="ann")) == 1
     future = datetime.now(timezone.utc) + timedelta(minutes=1)
-    assert len(gov.audit(since=future)) == 0
-    assert len(gov.audit(since=future.isoformat())) == 0
+    assert len(gov.governance.audit(since=future)) == 0
+    assert len(gov.governance.audit(since=future.isoformat())) == 0
     with pytest.raises(AuditFailed, match="an age such as 2h"):
-        gov.audit(since="yesterday-ish")
+        gov.governance.audit(since="yesterday-ish")
 
 
 def test_append_only_and_tamper_evident(tmp_path):
@@ -142,10 +142,10 @@ def test_postgres_audit_log(pg_url):
 
 
 def test_an_audit_write_failure_warns_and_the_query_still_answers(gov):
-    gov.audit_log._conn.close()  # the log's database goes away under it
+    gov.governance.audit_log._conn.close()  # the log's database goes away under it
     assert len(gov.sql("SELECT 1 AS one")) == 1  # the query does not wait for the log
     with pytest.warns(RuntimeWarning, match="not audited: 1 entries"):
-        gov.audit_log.flush()
+        gov.governance.audit_log.flush()
     gov.sql("SELECT 2 AS two")  # still listening
     with pytest.warns(RuntimeWarning, match="not audited: 1 entries"):
-        gov.audit_log.flush()
+        gov.governance.audit_log.flush()

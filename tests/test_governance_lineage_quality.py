@@ -20,23 +20,27 @@ from aiser_jupyter.sessions import Session
 @pytest.fixture
 def retail_gov():
     session = Session()
-    session.load_sample()
+    session.sources.load_sample()
     session.load_model("examples/model/retail.yml")
     return session
 
 
 def test_lineage_of_a_measure_and_a_derived_one(retail_gov):
-    assert retail_gov.lineage("orders.revenue").sources == {"orders.revenue": ["orders.revenue"]}
-    derived = retail_gov.lineage("orders.average_order_value")
+    assert retail_gov.governance.lineage("orders.revenue").sources == {
+        "orders.revenue": ["orders.revenue"]
+    }
+    derived = retail_gov.governance.lineage("orders.average_order_value")
     assert derived.sources == {"orders.average_order_value": ["orders.order_id", "orders.revenue"]}
     assert ("orders.revenue", "orders.average_order_value") in derived.edges
     assert ("orders.order_id" + COLUMN, "orders.count") in derived.edges
-    margin = retail_gov.lineage("orders.gross_margin").sources["orders.gross_margin"]
+    margin = retail_gov.governance.lineage("orders.gross_margin").sources["orders.gross_margin"]
     assert margin == ["orders.quantity", "orders.revenue", "products.unit_cost"]
 
 
 def test_lineage_through_joins_and_of_results(retail_gov):
-    assert retail_gov.lineage("orders.region").sources == {"orders.region": ["customers.region"]}
+    assert retail_gov.governance.lineage("orders.region").sources == {
+        "orders.region": ["customers.region"]
+    }
     result = retail_gov.query(
         {
             "measures": ["orders.completed_revenue"],
@@ -44,7 +48,7 @@ def test_lineage_through_joins_and_of_results(retail_gov):
             "timeDimensions": [{"dimension": "orders.order_date", "granularity": "month"}],
         }
     )
-    graph = retail_gov.lineage(result)
+    graph = retail_gov.governance.lineage(result)
     assert graph.sources == {
         "products.category": ["products.category"],
         "orders.order_date.month": ["orders.order_date"],
@@ -54,17 +58,17 @@ def test_lineage_through_joins_and_of_results(retail_gov):
         "SELECT c.segment, sum(o.quantity * o.unit_price) AS gross FROM orders o "
         "JOIN customers c ON c.customer_id = o.customer_id GROUP BY 1"
     )
-    assert retail_gov.lineage(raw).sources == {
+    assert retail_gov.governance.lineage(raw).sources == {
         "segment": ["customers.segment"],
         "gross": ["orders.quantity", "orders.unit_price"],
     }
-    assert retail_gov.lineage(raw, "gross").sources == {
+    assert retail_gov.governance.lineage(raw, "gross").sources == {
         "gross": ["orders.quantity", "orders.unit_price"]
     }
 
 
 def test_lineage_as_a_graph_and_a_tree(retail_gov):
-    graph = retail_gov.lineage("orders.average_order_value")
+    graph = retail_gov.governance.lineage("orders.average_order_value")
     option = json.loads(json.dumps(graph.echarts()))
     series = option["series"][0]
     assert series["type"] == "graph"
@@ -87,7 +91,7 @@ def test_profile_against_hand_sql(retail_gov):
         "CREATE TABLE people AS SELECT * FROM (VALUES (1, 'a', 10.0), (2, 'b', NULL),"
         " (3, 'a', 30.0), (4, NULL, 40.0), (5, 'a', 50.0)) AS t(id, tag, score)"
     )
-    profile = retail_gov.profile("people")
+    profile = retail_gov.governance.profile("people")
     assert profile.rows == 5 and profile.suspected_keys == ["id"]
     tag, score = profile.column("tag"), profile.column("score")
     assert (tag.nulls, tag.distinct, tag.min, tag.max) == (1, 2, "a", "b")
@@ -96,7 +100,7 @@ def test_profile_against_hand_sql(retail_gov):
     assert sum(n for _, _, n in score.histogram) == 4
     assert score.histogram[0][2] == 1 and score.histogram[-1][2] == 1  # 10 and 50 at the ends
 
-    orders = retail_gov.profile("orders")
+    orders = retail_gov.governance.profile("orders")
     ((count, nulls, distinct, low, high),) = rows(
         retail_gov,
         "SELECT count(*), count(*) - count(status), count(DISTINCT customer_id),"
@@ -149,7 +153,7 @@ def crafted(session):
 )
 def test_each_check_passes_and_fails(retail_gov, passing, failing, failing_rows):
     crafted(retail_gov)
-    report = retail_gov.check([passing, failing])
+    report = retail_gov.governance.check([passing, failing])
     assert [r.passed for r in report.results] == [True, False]
     assert report.failures[0].failing == failing_rows
     assert report.results[0].total == 5
@@ -162,18 +166,18 @@ def test_each_check_passes_and_fails(retail_gov, passing, failing, failing_rows)
 def test_row_count_change(retail_gov):
     crafted(retail_gov)
     check = Check("row_count", "q", options={"max_change": 0.2})
-    first = retail_gov.check(check).results[0]
+    first = retail_gov.governance.check(check).results[0]
     assert first.passed and "first count" in first.detail
-    assert retail_gov.check(check).results[0].passed
+    assert retail_gov.governance.check(check).results[0].passed
     retail_gov.sql("INSERT INTO q SELECT id + 5, dup, status, amount, ts FROM q")
-    grown = retail_gov.check(check).results[0]
+    grown = retail_gov.governance.check(check).results[0]
     assert not grown.passed and "was 5" in grown.detail and "+100%" in grown.detail
 
 
 def test_checks_declared_in_the_model(retail_gov):
     session = governed_session()
-    session.set_context(ADMIN)  # a policy model is closed to no one in particular
-    report = session.check(cube="orders")
+    session.governance.set_context(ADMIN)  # a policy model is closed to no one in particular
+    report = session.governance.check(cube="orders")
     assert [(r.check.kind, r.check.target, r.passed) for r in report.results] == [
         ("not_null", "orders.status", True),
         ("accepted_values", "orders.status", True),
@@ -203,7 +207,7 @@ def test_declared_check_failing_and_bad_checks(retail_gov):
         ]
     }
     retail_gov.load_model(model)
-    report = retail_gov.check()
+    report = retail_gov.governance.check()
     (over,) = rows(retail_gov, "SELECT count(*) FROM orders WHERE quantity > 10")
     assert [r.passed for r in report.results] == [False, False]
     assert report.results[1].failing == over[0]
@@ -211,25 +215,25 @@ def test_declared_check_failing_and_bad_checks(retail_gov):
         Check("sorted", "q", "id")
     with pytest.raises(CheckError, match="needs 'max_age'"):
         crafted(retail_gov)
-        retail_gov.check(Check("freshness", "q", "ts"))
+        retail_gov.governance.check(Check("freshness", "q", "ts"))
 
 
 def test_checks_of_members_run_within_the_tenant():
     session = governed_session()
-    session.set_context(NORTH)
-    report = session.check(Check("not_null", member="customers.region"))
+    session.governance.set_context(NORTH)
+    report = session.governance.check(Check("not_null", member="customers.region"))
     (north,) = rows(session, "SELECT count(*) FROM customers WHERE region = 'North'")
     assert report.results[0].total == north[0]
     with pytest.raises(AccessDenied):
-        session.profile("customers")
+        session.governance.profile("customers")
     with pytest.raises(AccessDenied):
-        session.check(Check("not_null", "customers", "email"))
+        session.governance.check(Check("not_null", "customers", "email"))
 
 
 def test_personal_data_masked_for_the_model(retail_gov):
     raw = retail_gov.sql("SELECT customer_id, email, region FROM customers ORDER BY 1 LIMIT 5")
     emails = list(raw.df["email"])
-    masked = retail_gov.mask_for_model(raw)
+    masked = retail_gov.governance.mask_for_model(raw)
     salt = (home() / "mask.salt").read_text().strip()
     hashed = [hashlib.md5((salt + e).encode()).hexdigest() for e in emails]
     assert list(masked.df["email"]) == hashed
@@ -237,23 +241,29 @@ def test_personal_data_masked_for_the_model(retail_gov):
     text = rows_text(masked)
     assert not any(e in text for e in emails)
     assert text.splitlines()[1] == "customer_id,email,region"
-    assert retail_gov.mask_for_model(raw, allow_pii=True) is raw
+    assert retail_gov.governance.mask_for_model(raw, allow_pii=True) is raw
 
     semantic = retail_gov.query({"dimensions": ["customers.email"], "limit": 3})
     assert all("@" in e for e in semantic.df["customers.email"])  # the owner sees it
-    assert all("@" not in e for e in retail_gov.mask_for_model(semantic).df["customers.email"])
+    assert all(
+        "@" not in e for e in retail_gov.governance.mask_for_model(semantic).df["customers.email"]
+    )
 
 
 def test_already_masked_results_are_not_masked_twice():
     session = governed_session()
     result = session.query({"dimensions": ["customers.email"], "limit": 3}, context=NORTH)
-    assert session.mask_for_model(result) is result
+    assert session.governance.mask_for_model(result) is result
 
 
 def test_lineage_on_a_policy_model_follows_visibility():
     session = governed_session()
-    assert session.lineage("orders.region").sources == {"orders.region": ["customers.region"]}
-    session.set_context(NORTH)
-    assert session.lineage("customers.email").sources == {"customers.email": ["customers.email"]}
+    assert session.governance.lineage("orders.region").sources == {
+        "orders.region": ["customers.region"]
+    }
+    session.governance.set_context(NORTH)
+    assert session.governance.lineage("customers.email").sources == {
+        "customers.email": ["customers.email"]
+    }
     with pytest.raises(AccessDenied, match="segment"):
-        session.lineage("customers.segment")
+        session.governance.lineage("customers.segment")

@@ -40,21 +40,21 @@ def rounded(result) -> list[tuple]:
 
 @pytest.mark.parametrize("user", [NORTH, SOUTH])
 def test_each_tenant_gets_its_own_numbers(gov, user):
-    gov.set_context(user)
+    gov.governance.set_context(user)
     expected = rows(gov, HAND_BY_STATUS.format(tenant=user["tenant"]))
     assert rounded(gov.query(BY_STATUS)) == expected
     assert rounded(gov.query(BY_STATUS, context=user)) == expected
 
 
 def test_a_request_context_overrides_the_sessions(gov):
-    gov.set_context(NORTH)
+    gov.governance.set_context(NORTH)
     south = rows(gov, HAND_BY_STATUS.format(tenant="South"))
     assert rounded(gov.query(BY_STATUS, context=SecurityContext(tenant="South"))) == south
     assert gov.security_context.tenant == "North"
 
 
 def test_no_row_of_another_tenant_in_a_listing(gov):
-    gov.set_context(SOUTH)
+    gov.governance.set_context(SOUTH)
     listing = {
         "dimensions": ["customers.customer_id", "customers.region"],
         "ungrouped": True,
@@ -67,7 +67,7 @@ def test_no_row_of_another_tenant_in_a_listing(gov):
 
 def test_orders_alone_are_filtered_through_the_join(gov):
     """A query naming no customers member still reads only the tenant's orders."""
-    gov.set_context(NORTH)
+    gov.governance.set_context(NORTH)
     result = gov.query({"measures": ["orders.count"]})
     expected = rows(
         gov, "SELECT count(*) FROM orders JOIN customers USING (customer_id) WHERE region='North'"
@@ -76,7 +76,7 @@ def test_orders_alone_are_filtered_through_the_join(gov):
 
 
 def test_a_view_is_filtered_like_its_cubes(gov):
-    gov.set_context(NORTH)
+    gov.governance.set_context(NORTH)
     result = gov.query({"measures": ["sales.count"], "dimensions": ["sales.customers_region"]})
     expected = rows(
         gov,
@@ -96,7 +96,7 @@ def test_a_rollup_never_answers_past_a_tenant_filter(gov):
 
 
 def test_admin_sees_every_tenant(gov):
-    gov.set_context(ADMIN)
+    gov.governance.set_context(ADMIN)
     hand = rows(gov, "SELECT status, round(sum(revenue), 2), count(*) FROM orders GROUP BY 1")
     assert rounded(gov.query(BY_STATUS)) == hand
 
@@ -108,11 +108,11 @@ def test_a_policy_model_without_a_context_is_closed(gov):
 
 
 def test_excluded_member_refused_and_included_for_another_group(gov):
-    gov.set_context(NORTH)
+    gov.governance.set_context(NORTH)
     with pytest.raises(AccessDenied, match=r"customers\.segment is not visible to user=ann"):
         gov.query({"measures": ["customers.count"], "dimensions": ["customers.segment"]})
     with pytest.raises(AccessDenied, match="segment"):
-        gov.query_sql(
+        gov.semantic.query_sql(
             {
                 "measures": ["customers.count"],
                 "filters": [
@@ -120,7 +120,7 @@ def test_excluded_member_refused_and_included_for_another_group(gov):
                 ],
             }
         )
-    gov.set_context(SUPPORT)
+    gov.governance.set_context(SUPPORT)
     result = gov.query({"measures": ["customers.count"], "dimensions": ["customers.segment"]})
     expected = rows(
         gov, "SELECT segment, count(*) FROM customers WHERE region = 'North' GROUP BY 1"
@@ -164,7 +164,7 @@ def test_masking_hash_null_and_partial(gov):
     for cid, email, name in hashed:
         assert email == hashlib.md5((salt + raw[cid][0]).encode()).hexdigest()
         assert name is None
-    assert salt not in result.sql and salt not in gov.query_sql(listing, context=NORTH)
+    assert salt not in result.sql and salt not in gov.semantic.query_sql(listing, context=NORTH)
     assert result_rows(gov.query(listing, context=NORTH)) == hashed  # stable
     partial = result_rows(gov.query(listing, context=SUPPORT))
     for cid, email, _ in partial:
@@ -257,7 +257,7 @@ def test_bad_policies_are_model_errors():
 
 
 def test_query_magic_runs_under_the_context(gov, ip):
-    gov.set_context(SOUTH)
+    gov.governance.set_context(SOUTH)
     frame = run(ip, '%%query\n{"measures": ["orders.count"], "dimensions": ["customers.region"]}')
     assert list(frame["customers.region"]) == ["South"]
     error = run_failing(ip, '%%query\n{"dimensions": ["customers.segment"]}')
@@ -265,18 +265,20 @@ def test_query_magic_runs_under_the_context(gov, ip):
 
 
 def test_the_offline_agent_answers_within_the_tenant(gov):
-    gov.set_context(SUPPORT)  # sees every member; ann's hidden segment needs the agent's wiring
+    gov.governance.set_context(
+        SUPPORT
+    )  # sees every member; ann's hidden segment needs the agent's wiring
     answer = gov.ask("revenue by region", offline=True)
     assert set(answer.result.df.iloc[:, 0]) == {"North"}
 
 
 def test_raw_sql_is_refused_to_a_restricted_requester(gov):
-    gov.check_raw_access()  # the owner: allowed
-    gov.set_context(NORTH)
+    gov.governance.check_raw_access()  # the owner: allowed
+    gov.governance.set_context(NORTH)
     with pytest.raises(AccessDenied, match="semantic model only"):
-        gov.check_raw_access()
-    gov.set_context(user="ann", tenant="North", raw_sql=True)
-    gov.check_raw_access()
+        gov.governance.check_raw_access()
+    gov.governance.set_context(user="ann", tenant="North", raw_sql=True)
+    gov.governance.check_raw_access()
 
 
 def test_meta_lists_only_what_the_requester_may_query(gov):

@@ -110,7 +110,7 @@ PAGED = Pagination("page", "page", size_param="per_page", size=10, start=1)
 
 
 def test_page_numbers_into_duckdb(session, server):
-    session.connect_api(f"{server}/items", records="data", paginate=PAGED, progress=False)
+    session.sources.connect_api(f"{server}/items", records="data", paginate=PAGED, progress=False)
     result = session.sql("SELECT count(*) AS n, sum(price) AS total, max(id) AS top FROM items")
     assert result.to_arrow().to_pylist() == [
         {"n": 25, "total": sum(i["price"] for i in ITEMS), "top": 25}
@@ -202,14 +202,16 @@ def test_progress_reports_pages(server):
 
 def test_credentials_work_and_never_show(session, server):
     headers = {"Authorization": f"Bearer {TOKEN}"}
-    session.connect_api(
+    session.sources.connect_api(
         f"{server}/private", "secret_items", records="data", headers=headers, progress=False
     )
     assert session.sql("SELECT count(*) AS n FROM secret_items").to_arrow().to_pylist() == [
         {"n": 10}
     ]
     with pytest.raises(ConnectionFailed) as caught:
-        session.connect_api(f"{server}/private?token={TOKEN}", "x", records="data", progress=False)
+        session.sources.connect_api(
+            f"{server}/private?token={TOKEN}", "x", records="data", progress=False
+        )
     assert "401" in str(caught.value) and TOKEN not in str(caught.value)
 
 
@@ -223,8 +225,8 @@ def test_awkward_answers(session, server):
     with pytest.raises(ConnectionFailed, match="Unknown pagination"):
         HttpApi(f"{server}/items", paginate="pages")
     with pytest.raises(ConnectionFailed, match="Unknown option"):
-        session.connect_api(f"{server}/items", record="data")
-    assert session.external_tables == {}
+        session.sources.connect_api(f"{server}/items", record="data")
+    assert session.sources.external_tables == {}
 
 
 def test_retry_after_as_a_date():

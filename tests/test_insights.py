@@ -9,7 +9,6 @@ import pandas as pd
 import pytest
 
 from aiser_jupyter.analysis import Insights, InsightsError, analyze, insights_text
-from aiser_jupyter.analysis.session_methods import InsightMethods
 from aiser_jupyter.sources.sample import PLANTED_ANOMALIES
 
 WEEKDAY = np.array([1.0, 1.0, 1.0, 1.0, 1.05, 1.3, 1.25])
@@ -22,7 +21,7 @@ DAILY_REVENUE = {
 
 def insights(session, data, **options) -> Insights:
     """``Session.insights`` (the mixin's method, whichever Session class carries it)."""
-    return InsightMethods.insights(session, data, **options)
+    return session.analyst.insights(data, **options)
 
 
 def synthetic(seed: int, days: int = 3 * 365, growth: float = 0.3, noise: float = 0.05):
@@ -355,7 +354,7 @@ def test_a_measure_that_does_not_add_up_is_averaged(retail):
 
 
 def test_what_the_magic_line_names(retail):
-    from aiser_jupyter.analysis.session_methods import line_target
+    from aiser_jupyter.magics import line_target
 
     result = retail.query(DAILY_REVENUE)
     namespace = {"daily": result, "_": result}

@@ -14,8 +14,8 @@ pytest.importorskip("deltalake")
 from deltalake import write_deltalake
 from pyiceberg.types import StringType
 
-from aiser_jupyter.sources.lake_methods import external_kind, table_name
 from aiser_jupyter.sources.lakes import catalog_options, local_catalog, open_lake
+from aiser_jupyter.sources.sources import external_kind, table_name
 
 FIRST = pa.table({"id": pa.array([1, 2, 3], pa.int64()), "amount": [1.5, 2.5, 3.5]})
 
@@ -53,19 +53,19 @@ def rows(session, sql):
 
 def test_an_iceberg_table_is_a_duckdb_table(session, iceberg):
     _, options = iceberg
-    connection = session.connect_lake("iceberg://local/db.sales", **options)
+    connection = session.sources.connect_lake("iceberg://local/db.sales", **options)
     assert connection.kind == "duckdb" and "sales" in connection.tables
     assert rows(session, "SELECT count(*) AS n, sum(amount) AS s FROM sales") == [
         {"n": 3, "s": 7.5}
     ]
-    assert session.external_tables["sales"].format == "iceberg"
+    assert session.sources.external_tables["sales"].format == "iceberg"
 
 
 def test_iceberg_schema_evolution_old_and_new_snapshots(session, iceberg):
     table, options = iceberg
     first = table.current_snapshot().snapshot_id
     evolve(table)
-    session.connect_lake("iceberg://local/db.sales", **options)
+    session.sources.connect_lake("iceberg://local/db.sales", **options)
     assert rows(session, "SELECT sum(total) AS s, count(region) AS r FROM sales") == [
         {"s": 12.0, "r": 1}
     ]
@@ -73,20 +73,22 @@ def test_iceberg_schema_evolution_old_and_new_snapshots(session, iceberg):
     assert rows(session, "SELECT total, region FROM sales WHERE id = 1") == [
         {"total": 1.5, "region": None}
     ]
-    session.connect_lake("iceberg://local/db.sales", "sales_then", snapshot=first, **options)
+    session.sources.connect_lake(
+        "iceberg://local/db.sales", "sales_then", snapshot=first, **options
+    )
     assert session.sql("SELECT * FROM sales_then").to_arrow().column_names == ["id", "amount"]
     assert rows(session, "SELECT sum(amount) AS s FROM sales_then") == [{"s": 7.5}]
-    lake = session.external_tables["sales"]
+    lake = session.sources.external_tables["sales"]
     assert lake.changes(first) == ["column region added", "column amount renamed to total"]
     assert len(lake.snapshots()) == 2 and lake.snapshots()[0].version == first
 
 
 def test_refreshing_a_lake_table_follows_its_schema(session, iceberg):
     table, options = iceberg
-    session.connect_lake("iceberg://local/db.sales", **options)
+    session.sources.connect_lake("iceberg://local/db.sales", **options)
     evolve(table)
     assert rows(session, "SELECT count(*) AS n FROM sales") == [{"n": 3}]  # pinned snapshot
-    notes = session.refresh_external("sales")
+    notes = session.sources.refresh_external("sales")
     assert notes == ["column region added", "column amount renamed to total"]
     assert rows(session, "SELECT count(*) AS n, sum(total) AS s FROM sales") == [
         {"n": 4, "s": 12.0}
@@ -102,20 +104,20 @@ def test_a_delta_table_added_and_renamed_columns(session, tmp_path):
         mode="append",
         schema_mode="merge",
     )
-    session.connect_lake(f"delta://{path}")
+    session.sources.connect_lake(f"delta://{path}")
     assert rows(session, "SELECT count(region) AS r, sum(amount) AS s FROM events") == [
         {"r": 1, "s": 12.0}
     ]
-    session.connect_lake(f"delta://{path}?version=0", "events_v0")
+    session.sources.connect_lake(f"delta://{path}?version=0", "events_v0")
     assert session.sql("SELECT * FROM events_v0").to_arrow().column_names == ["id", "amount"]
     # deltalake cannot rename in place; a rewrite with the new schema is the rename here.
     renamed = session.sql("SELECT id, amount AS total, region FROM events").to_arrow()
     write_deltalake(path, renamed, mode="overwrite", schema_mode="overwrite")
-    notes = session.refresh_external("events")
+    notes = session.sources.refresh_external("events")
     assert notes == ["column total added", "column amount dropped"]
     assert rows(session, "SELECT sum(total) AS s FROM events") == [{"s": 12.0}]
     assert rows(session, "SELECT sum(amount) AS s FROM events_v0") == [{"s": 7.5}]
-    lake = session.external_tables["events"]
+    lake = session.sources.external_tables["events"]
     assert [s.version for s in lake.snapshots()] == [0, 1, 2]
     assert lake.to_arrow(version=1).column_names == ["id", "amount", "region"]
 
@@ -124,31 +126,31 @@ def test_a_delta_folder_path_and_read_only_queries(session, tmp_path):
     write_deltalake(tmp_path / "t", FIRST)
     lake = open_lake(str(tmp_path / "t"))
     assert lake.format == "delta" and lake.version == 0
-    session.connect_lake(f"delta://{tmp_path / 't'}", "facts")
+    session.sources.connect_lake(f"delta://{tmp_path / 't'}", "facts")
     result = session.sql("SELECT max(amount) AS m FROM facts", read_only=True)
     assert result.to_arrow().to_pylist() == [{"m": 3.5}]
 
 
 def test_bad_lake_targets_fail_clearly_and_keep_state(session, iceberg, tmp_path):
     _, options = iceberg
-    session.connect_lake("iceberg://local/db.sales", **options)
+    session.sources.connect_lake("iceberg://local/db.sales", **options)
     failures = [
-        lambda: session.connect_lake(f"delta://{tmp_path / 'nothing'}"),
-        lambda: session.connect_lake("iceberg://local/db.nosuch", **options),
-        lambda: session.connect_lake("iceberg://local", **options),
-        lambda: session.connect_lake("iceberg://local/db.sales", snapshot=1, **options),
-        lambda: session.connect_lake(f"delta://{tmp_path}", colour="red"),
+        lambda: session.sources.connect_lake(f"delta://{tmp_path / 'nothing'}"),
+        lambda: session.sources.connect_lake("iceberg://local/db.nosuch", **options),
+        lambda: session.sources.connect_lake("iceberg://local", **options),
+        lambda: session.sources.connect_lake("iceberg://local/db.sales", snapshot=1, **options),
+        lambda: session.sources.connect_lake(f"delta://{tmp_path}", colour="red"),
         lambda: open_lake(str(tmp_path)),
     ]
     write_deltalake(tmp_path / "broken", FIRST)
     for data_file in (tmp_path / "broken").glob("*.parquet"):
         data_file.unlink()
-    failures.append(lambda: session.connect_lake(f"delta://{tmp_path / 'broken'}"))
+    failures.append(lambda: session.sources.connect_lake(f"delta://{tmp_path / 'broken'}"))
     for attempt in failures:
         with pytest.raises(ConnectionFailed) as caught:
             attempt()
         assert "\n" not in str(caught.value)
-    assert list(session.external_tables) == ["sales"]
+    assert list(session.sources.external_tables) == ["sales"]
     assert rows(session, "SELECT count(*) AS n FROM sales") == [{"n": 3}]
 
 

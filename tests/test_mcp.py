@@ -15,8 +15,9 @@ import pytest
 from conftest import run, run_failing
 
 import aiser_jupyter.sessions as sessions
+from aiser_jupyter.agent.mcp_client import McpError
 from aiser_jupyter.agent.registry import ToolRegistryError
-from aiser_jupyter.mcp.client import McpError
+from aiser_jupyter.mcp.server import serve_http
 from aiser_jupyter.security.secrets import redact
 from tools.browser import free_port
 from tools.fake_llm import Call, FakeLLM
@@ -34,7 +35,7 @@ def close_tools():
     """MCP servers started by a test stop with it."""
     yield
     if sessions._session is not None:
-        sessions._session.close_tools()
+        sessions._session.agent.close()
 
 
 @pytest.fixture
@@ -70,8 +71,8 @@ def raw(session, sql: str) -> list[tuple]:
 
 def test_the_agent_calls_an_enabled_tool_of_a_real_mcp_server(retail, llm):
     command, *args = server("tickets")
-    assert retail.mcp_add("tickets", command, args) == ["list_tickets", "get_ticket", "add"]
-    assert retail.mcp_enable("tickets", ["get_ticket"]) == ["tickets__get_ticket"]
+    assert retail.agent.mcp_add("tickets", command, args) == ["list_tickets", "get_ticket", "add"]
+    assert retail.agent.mcp_enable("tickets", ["get_ticket"]) == ["tickets__get_ticket"]
     before = raw(retail, "SELECT count(*) FROM orders")
 
     def obey(body):  # the worst model: it does what a ticket says
@@ -102,20 +103,20 @@ def test_the_agent_calls_an_enabled_tool_of_a_real_mcp_server(retail, llm):
 
 
 def test_mcp_tools_are_off_until_enabled(retail, llm):
-    retail.mcp_add("tickets", " ".join(server("tickets")))  # one shell-like string
+    retail.agent.mcp_add("tickets", " ".join(server("tickets")))  # one shell-like string
     llm.script(Call("tickets__add", {"a": 1, "b": 2}), "I cannot add.")
     answer = retail.ask("add 1 and 2")
     assert not any(name.startswith("tickets__") for name in offered(llm.requests[0]))
     assert "no tool named 'tickets__add'" in tool_message(llm.requests[1])["error"]
     assert [s.ok for s in answer.steps if s.kind == "tool"] == [False]
 
-    frame = retail.tools_frame()
+    frame = retail.agent.tools_frame()
     mcp = frame[frame.source == "mcp:tickets"]
     assert list(mcp.name) == ["tickets__list_tickets", "tickets__get_ticket", "tickets__add"]
     assert not mcp.enabled.any()
 
-    retail.mcp_enable("tickets")
-    retail.mcp_disable("tickets", ["list_tickets"])
+    retail.agent.mcp_enable("tickets")
+    retail.agent.mcp_disable("tickets", ["list_tickets"])
     llm.script(
         Call("tickets__add", {"a": 40, "b": 2}), lambda body: tool_message(body)["tool_result"]
     )
@@ -124,15 +125,15 @@ def test_mcp_tools_are_off_until_enabled(retail, llm):
     assert "tickets__list_tickets" not in offered(llm.requests[2])
 
     with pytest.raises(ToolRegistryError, match=r"has no tool nope .*offers: add, get_ticket"):
-        retail.mcp_enable("tickets", ["nope"])
+        retail.agent.mcp_enable("tickets", ["nope"])
     with pytest.raises(ToolRegistryError, match=r"No MCP server named 'crm'.*added: tickets"):
-        retail.mcp_enable("crm")
+        retail.agent.mcp_enable("crm")
 
 
 def test_a_server_that_crashes_is_reported_and_restarted_not_fatal(retail, llm):
     command, *args = server("crashing")
-    retail.mcp_add("flaky", command, args)
-    retail.mcp_enable("flaky")
+    retail.agent.mcp_add("flaky", command, args)
+    retail.agent.mcp_enable("flaky")
 
     def after_crash(body):
         error = tool_message(body)["error"]
@@ -152,8 +153,8 @@ def test_a_server_that_crashes_is_reported_and_restarted_not_fatal(retail, llm):
 
 def test_a_tool_that_hangs_is_cut_off_by_the_timeout(retail, llm):
     command, *args = server("hanging")
-    retail.mcp_add("slow", command, args, timeout=1)
-    retail.mcp_enable("slow")
+    retail.agent.mcp_add("slow", command, args, timeout=1)
+    retail.agent.mcp_enable("slow")
     llm.script(Call("slow__wait"), Call("slow__ping"), "It timed out; ping works.")
     answer = retail.ask("wait for it")
     assert answer.text == "It timed out; ping works."
@@ -165,29 +166,31 @@ def test_a_tool_that_hangs_is_cut_off_by_the_timeout(retail, llm):
 
 def test_servers_that_cannot_start_are_clear_errors_and_change_nothing(retail):
     command, *args = server("tickets")
-    retail.mcp_add("tickets", command, args)
-    before = retail.tools_frame()
+    retail.agent.mcp_add("tickets", command, args)
+    before = retail.agent.tools_frame()
     mute, *mute_args = server("hanging", "--at-start")
     with pytest.raises(McpError, match="'mute' did not answer within 2 s"):
-        retail.mcp_add("mute", mute, mute_args, start_timeout=2)
+        retail.agent.mcp_add("mute", mute, mute_args, start_timeout=2)
     with pytest.raises(
         McpError, match=r"'ghost' could not start \(/no/such/server --flag\): .*No such file"
     ):
-        retail.mcp_add("ghost", "/no/such/server", ["--flag"])
+        retail.agent.mcp_add("ghost", "/no/such/server", ["--flag"])
     with pytest.raises(McpError, match=r"'quits' stopped \(it said: no config file\)"):
-        retail.mcp_add("quits", sys.executable, ["-c", "import sys; sys.exit('no config file')"])
+        retail.agent.mcp_add(
+            "quits", sys.executable, ["-c", "import sys; sys.exit('no config file')"]
+        )
     url = f"http://127.0.0.1:{free_port()}/mcp"
     with pytest.raises(McpError, match=f"'web' at {url} failed: ConnectError"):
-        retail.mcp_add("web", url)
+        retail.agent.mcp_add("web", url)
     with pytest.raises(ToolRegistryError, match="letters, digits"):
-        retail.mcp_add("bad name", command, args)
-    assert retail.tools_frame().equals(before)
+        retail.agent.mcp_add("bad name", command, args)
+    assert retail.agent.tools_frame().equals(before)
 
 
 def test_a_python_function_is_a_tool_with_a_schema_from_its_hints_and_docstring(retail, llm):
     seen = []
 
-    @retail.tool
+    @retail.agent.tool
     def revenue_since(region: str, since: date, top: int = 3) -> float:
         """Revenue of one region since a day.
 
@@ -229,12 +232,12 @@ def test_a_python_function_is_a_tool_with_a_schema_from_its_hints_and_docstring(
         "description": "the first day counted",
     }
     assert params["properties"]["top"]["default"] == 3
-    frame = retail.tools_frame()
+    frame = retail.agent.tools_frame()
     assert frame[frame.name == "revenue_since"].source.tolist() == ["python"]
     assert set(frame[frame.source == "built-in"].name) >= {"run_sql", "describe_table"}
 
     with pytest.raises(ToolRegistryError, match="built-in tool's name"):
-        retail.tool(lambda sql: sql, name="run_sql")
+        retail.agent.tool(lambda sql: sql, name="run_sql")
 
 
 def raw_value(session, sql: str, params: list | None = None) -> float:
@@ -314,18 +317,18 @@ def test_our_server_over_stdio_driven_by_the_sdk_client(retail):
 def test_the_notebook_serves_its_session_over_http_to_an_mcp_client(retail):
     from mcp import Client
 
-    served = retail.mcp_server(port=free_port())
+    served = serve_http(retail, port=free_port())
     try:
         seen = anyio.run(drive_our_server, lambda: Client(served.url))
         token = "sk-mcp-token-4242"
         # our own client, over streamable HTTP; its header's token is hidden from every output
-        retail.mcp_add("self", served.url, headers={"Authorization": f"Bearer {token}"})
+        retail.agent.mcp_add("self", served.url, headers={"Authorization": f"Bearer {token}"})
         assert redact(f"token {token}") == "token ***"
-        retail.mcp_enable("self", ["run_sql"])
-        frame = retail.tools_frame()
+        retail.agent.mcp_enable("self", ["run_sql"])
+        frame = retail.agent.tools_frame()
         assert frame[frame.source == "mcp:self"].enabled.sum() == 1
     finally:
-        retail.mcp_remove("self")
+        retail.agent.mcp_remove("self")
         served.stop()
     check_our_server(seen, retail)
     assert "stopped" in repr(served)

@@ -19,7 +19,7 @@ JOINED = "orders o JOIN customers c USING (customer_id) JOIN products p USING (p
 @pytest.fixture
 def retail():
     session = aiser.session()
-    session.load_sample()
+    session.sources.load_sample()
     model = session.load_model(MODEL)
     values = ValueIndex.build(model, lambda q: session.query(q).to_arrow())
     return session, model, values
@@ -390,9 +390,9 @@ def test_planning_runs_no_query_and_is_deterministic(retail):
 def test_automodel_path(tmp_path):
     """No model written by hand: the automodel's model answers plain questions too."""
     session = aiser.session()
-    session.load_sample()
+    session.sources.load_sample()
     path = tmp_path / "auto.yml"
-    session.auto_model(path=str(path))
+    session.semantic.auto_model(path=str(path))
     model = session.load_model(path)
     values = ValueIndex.build(model, lambda q: session.query(q).to_arrow())
     plan = plan_question("how many orders", model, values)

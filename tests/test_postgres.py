@@ -92,7 +92,7 @@ def test_interrupt_cancels_the_server_query(pg, interrupt_soon):
 
 
 def test_schema_lists_tables_and_columns(pg):
-    schema = aiser.session().schema("pg", "sales")
+    schema = aiser.session().sources.schema("pg", "sales")
     assert schema[["column", "type"]].values.tolist() == [
         ["id", "integer"],
         ["region", "text"],
@@ -108,7 +108,7 @@ def test_wrong_password_and_unreachable_server(pg_server):
     assert "not-the-password" not in str(failed.value)
     with pytest.raises(ConnectionFailed, match="Connection refused"):
         aiser.connect("postgresql://aiser:whatever-pw@127.0.0.1:1/aiser", name="bad")
-    assert "bad" not in aiser.session().connections
+    assert "bad" not in aiser.session().sources.connections
 
 
 def test_password_from_the_environment(pg_server, monkeypatch):

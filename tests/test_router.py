@@ -16,7 +16,6 @@ from aiser_jupyter import sessions
 from aiser_jupyter.engines.catalog import RoutingError
 from aiser_jupyter.engines.duckdb import DuckDBEngine
 from aiser_jupyter.engines.registry import _KINDS, EngineKind, engine_kind
-from aiser_jupyter.engines.routing_methods import RoutingMethods
 from aiser_jupyter.errors import QueryError
 from aiser_jupyter.sources.connection import Connection
 from aiser_jupyter.sources.sample import retail_tables
@@ -27,7 +26,7 @@ RETAIL = retail_tables()
 @pytest.fixture
 def session():
     """A Session with the routing methods (the class Session will be once they are wired)."""
-    made = type("RoutedSession", (sessions.Session, RoutingMethods), {})()
+    made = sessions.Session()
     yield made
     made.close()
 
@@ -39,7 +38,7 @@ def fed(session, pg_retail, tmp_path):
     pq.write_table(RETAIL["orders"], path)
     session.connect(str(path), name="orders")
     session.connect(pg_retail, name="pg")
-    session.use("duckdb")
+    session.sources.use("duckdb")
     return session
 
 
@@ -73,7 +72,7 @@ def test_postgres_table_joined_with_parquet_matches_pandas(fed):
           AND o.order_date >= DATE '2024-01-01'
         GROUP BY c.region
     """
-    result = fed.run_routed(sql)
+    result = fed.router.run(sql)
 
     orders = RETAIL["orders"].to_pandas()
     customers = RETAIL["customers"].to_pandas()
@@ -94,7 +93,7 @@ def test_postgres_table_joined_with_parquet_matches_pandas(fed):
 
 
 def test_the_sql_sent_to_postgres_carries_the_filter_and_only_the_columns_used(fed):
-    plan = fed.route(
+    plan = fed.router.route(
         "SELECT c.region, sum(o.revenue) AS revenue FROM orders o "
         "JOIN customers c ON o.customer_id = c.customer_id "
         "WHERE c.segment = 'enterprise' GROUP BY ALL"
@@ -120,7 +119,7 @@ def test_filters_on_the_null_side_of_an_outer_join_are_not_pushed(fed):
           ON o.customer_id = c.customer_id AND c.country = 'DE'
         WHERE c.region IS NULL OR c.region = 'West'
     """
-    plan = fed.route(sql)
+    plan = fed.router.route(sql)
     read = plan.steps[0].sql
     assert "country = 'DE'" in read and "region IS NULL" not in read
 
@@ -128,7 +127,7 @@ def test_filters_on_the_null_side_of_an_outer_join_are_not_pushed(fed):
     both.register("orders", RETAIL["orders"])
     both.register("customers", RETAIL["customers"])
     expected = both.sql(sql).df()
-    frames_equal(fed.run_routed(sql).df, expected)
+    frames_equal(fed.router.run(sql).df, expected)
 
 
 def test_a_query_on_postgres_alone_is_pushed_down_whole_and_transpiled(fed, pg_server):
@@ -136,7 +135,7 @@ def test_a_query_on_postgres_alone_is_pushed_down_whole_and_transpiled(fed, pg_s
         "SELECT category, count(*) AS n FROM products "
         "WHERE unit_price > 100 GROUP BY ALL ORDER BY category"
     )
-    result = fed.run_routed(sql)
+    result = fed.router.run(sql)
     assert result.plan.decision == "pushdown" and result.plan.connection == "pg"
     assert "GROUP BY 1" in result.plan.sql  # PostgreSQL has no GROUP BY ALL
     expected = pg_server.psql(
@@ -149,8 +148,8 @@ def test_a_query_on_postgres_alone_is_pushed_down_whole_and_transpiled(fed, pg_s
 
 def test_engine_override_pulls_the_table_into_duckdb_with_the_same_answer(fed):
     sql = "SELECT segment, count(*) AS n FROM customers WHERE region = 'North' GROUP BY ALL"
-    pushed = fed.run_routed(sql)
-    pulled = fed.run_routed(sql, engine="duckdb")
+    pushed = fed.router.run(sql)
+    pulled = fed.router.run(sql, engine="duckdb")
     assert pushed.plan.decision == "pushdown" and pulled.plan.decision == "federate"
     assert "WHERE region = 'North'" in pulled.plan.steps[0].sql
     assert "--engine duckdb chose duckdb" in pulled.plan.reasons[0]
@@ -159,23 +158,23 @@ def test_engine_override_pulls_the_table_into_duckdb_with_the_same_answer(fed):
 
 def test_an_engine_that_cannot_run_the_query_is_refused(fed):
     with pytest.raises(RoutingError, match="cannot run this query"):
-        fed.route("SELECT * FROM orders JOIN customers USING (customer_id)", engine="pg")
+        fed.router.route("SELECT * FROM orders JOIN customers USING (customer_id)", engine="pg")
     with pytest.raises(RoutingError, match="nosuch cannot run"):
-        fed.route("SELECT * FROM customers", engine="nosuch")
+        fed.router.route("SELECT * FROM customers", engine="nosuch")
 
 
 def test_timings_decide_between_engines_and_say_so(fed):
     sql = "SELECT count(*) FROM customers WHERE region = 'East'"
-    plan = fed.route(sql)
+    plan = fed.router.route(sql)
     assert plan.candidates == ["pg", "duckdb"]
-    fed.router.timings.record(plan.shape, "pg", 0.300)
-    fed.router.timings.record(plan.shape, "duckdb", 0.020)
-    chosen = fed.route("SELECT count(*) FROM customers WHERE region = 'West'")  # same shape
+    fed.router.planner.timings.record(plan.shape, "pg", 0.300)
+    fed.router.planner.timings.record(plan.shape, "duckdb", 0.020)
+    chosen = fed.router.route("SELECT count(*) FROM customers WHERE region = 'West'")  # same shape
     assert chosen.connection == "duckdb" and chosen.decision == "federate"
     assert "pg 300 ms (median of 1), duckdb 20 ms (median of 1)" in chosen.reasons[0]
     for _ in range(2):
-        fed.router.timings.record(plan.shape, "duckdb", 0.900)
-    assert fed.route(sql).connection == "pg"  # the median moved
+        fed.router.planner.timings.record(plan.shape, "duckdb", 0.900)
+    assert fed.router.route(sql).connection == "pg"  # the median moved
 
 
 def test_parameters_stay_in_duckdb_and_bind(fed):
@@ -183,7 +182,7 @@ def test_parameters_stay_in_duckdb_and_bind(fed):
         "SELECT count(*) AS n FROM orders o JOIN customers c USING (customer_id) "
         "WHERE c.country = :country AND o.quantity >= :q"
     )
-    result = fed.run_routed(sql, params={"country": "FR", "q": 3})
+    result = fed.router.run(sql, params={"country": "FR", "q": 3})
     assert ":country" not in result.plan.steps[0].sql
     merged = RETAIL["orders"].to_pandas().merge(RETAIL["customers"].to_pandas(), on="customer_id")
     assert result.df["n"].tolist() == [
@@ -192,32 +191,34 @@ def test_parameters_stay_in_duckdb_and_bind(fed):
 
 
 def test_a_connection_named_in_the_query_owns_that_table(fed):
-    fed.default_duckdb().engine.store("customers", RETAIL["customers"])  # DuckDB has one too
-    plan = fed.route("SELECT count(*) FROM pg.customers")
+    fed.sources.default_duckdb().engine.store(
+        "customers", RETAIL["customers"]
+    )  # DuckDB has one too
+    plan = fed.router.route("SELECT count(*) FROM pg.customers")
     assert plan.connection == "pg" and plan.decision == "pushdown"
-    assert fed.route("SELECT count(*) FROM customers").connection == "duckdb"
+    assert fed.router.route("SELECT count(*) FROM customers").connection == "duckdb"
 
 
 def test_a_table_in_two_other_connections_is_ambiguous(fed, pg_retail):
     fed.connect(pg_retail, name="pg2")
-    fed.use("duckdb")
+    fed.sources.use("duckdb")
     with pytest.raises(RoutingError, match=r"several connections \(pg, pg2\)"):
-        fed.route("SELECT * FROM products")
+        fed.router.route("SELECT * FROM products")
 
 
 def test_unknown_tables_and_statements_run_as_written_where_addressed(fed):
-    plan = fed.route("SELECT * FROM no_such_table")
+    plan = fed.router.route("SELECT * FROM no_such_table")
     assert plan.decision == "as written" and plan.connection == "duckdb"
     with pytest.raises(QueryError, match="no_such_table"):
-        fed.run_routed("SELECT * FROM no_such_table")
-    made = fed.run_routed("CREATE TABLE fresh AS SELECT 42 AS answer")
+        fed.router.run("SELECT * FROM no_such_table")
+    made = fed.router.run("CREATE TABLE fresh AS SELECT 42 AS answer")
     assert made.plan.decision == "as written" and not made.plan.is_query
-    assert fed.run_routed("SELECT answer FROM fresh").df["answer"].tolist() == [42]
+    assert fed.router.run("SELECT answer FROM fresh").df["answer"].tolist() == [42]
 
 
 def test_sql_written_for_postgres_reaches_it_untouched(fed):
     text = "SELECT count(*)::int AS n FROM customers WHERE email ~ '^ava'"
-    plan = fed.route(text, connection="pg")
+    plan = fed.router.route(text, connection="pg")
     assert plan.decision == "as written" and plan.sql == text
 
 
@@ -236,9 +237,9 @@ def test_a_bigger_engine_takes_queries_over_the_size_limit(session, tmp_path, mo
     path = tmp_path / "orders.parquet"
     pq.write_table(RETAIL["orders"], path)
     session.connect(str(path), name="orders")
-    session.connections["cluster"] = Connection("cluster", Cluster(), "cluster://")
+    session.sources.connections["cluster"] = Connection("cluster", Cluster(), "cluster://")
     sql = "SELECT status, sum(revenue) AS revenue FROM orders GROUP BY ALL"
-    result = session.run_routed(sql)
+    result = session.router.run(sql)
     assert result.plan.decision == "scale out" and result.plan.connection == "cluster"
     assert "KiB, over the 1000 B duckdb is set to handle" in result.plan.reasons[0]
     expected = RETAIL["orders"].to_pandas().groupby("status")["revenue"].sum().reset_index()
@@ -290,8 +291,8 @@ def test_duckdb_sql_transpiled_to_postgres_gives_duckdbs_answer(session, pg_reta
     """Written for DuckDB, run on PostgreSQL (it owns the tables), compared with DuckDB's own
     answer on a copy of the same data."""
     session.connect(pg_retail, name="pg")
-    session.use("duckdb")
-    result = session.run_routed(CORPUS[name])
+    session.sources.use("duckdb")
+    result = session.router.run(CORPUS[name])
     assert result.plan.connection == "pg" and result.plan.dialect == "postgres"
 
     local = duckdb.connect()
@@ -303,32 +304,32 @@ def test_duckdb_sql_transpiled_to_postgres_gives_duckdbs_answer(session, pg_reta
 
 
 def test_dialect_option_reads_another_dialect(fed):
-    plan = fed.route(
+    plan = fed.router.route(
         "SELECT TOP 3 category FROM products ORDER BY category", dialect="tsql", connection="pg"
     )
     assert plan.decision == "pushdown" and plan.sql.endswith("LIMIT 3")
-    result = fed.run_routed("SELECT TOP 3 category FROM products ORDER BY category", dialect="tsql")
+    result = fed.router.run("SELECT TOP 3 category FROM products ORDER BY category", dialect="tsql")
     assert result.df["category"].tolist() == ["Apparel"] * 3
 
 
 def test_sql_sqlglot_cannot_read_reaches_the_database_which_says_why(fed):
-    plan = fed.route("SELECT * FROM orders WHERE (")
+    plan = fed.router.route("SELECT * FROM orders WHERE (")
     assert plan.decision == "as written" and "sqlglot could not read it" in plan.reasons[0]
     with pytest.raises(QueryError, match="syntax error"):
-        fed.run_routed("SELECT * FROM orders WHERE (")
-    assert fed.route("SELECT 1; SELECT 2").sql == "SELECT 1; SELECT 2"
+        fed.router.run("SELECT * FROM orders WHERE (")
+    assert fed.router.route("SELECT 1; SELECT 2").sql == "SELECT 1; SELECT 2"
     with pytest.raises(RoutingError, match="one statement at a time; this has 2"):
-        fed.route("SELECT 1; SELECT 2", dialect="tsql")
+        fed.router.route("SELECT 1; SELECT 2", dialect="tsql")
 
 
 def test_frames_registered_in_duckdb_join_postgres(fed):
     fed.connect(pa.table({"region": ["West", "East"], "target": [10.0, 20.0]}), name="targets")
-    fed.use("duckdb")
+    fed.sources.use("duckdb")
     sql = (
         "SELECT t.region, t.target, count(*) AS n FROM targets t "
         "JOIN customers c ON c.region = t.region GROUP BY ALL"
     )
-    result = fed.run_routed(sql)
+    result = fed.router.run(sql)
     counts = RETAIL["customers"].to_pandas().region.value_counts()
     expected = pd.DataFrame(
         {"region": ["West", "East"], "target": [10.0, 20.0], "n": [counts["West"], counts["East"]]}
@@ -351,15 +352,15 @@ def test_too_big_for_duckdb_goes_to_a_real_spark_and_gives_duckdbs_answer(
     session.connect(str(path), name="orders")
     config = {"spark.sql.shuffle.partitions": "2", "spark.sql.session.timeZone": "UTC"}
     spark = SparkEngine("local[2]", config=config, progress=False)
-    session.connections["spark"] = Connection("spark", spark, "local[2]")
+    session.sources.connections["spark"] = Connection("spark", spark, "local[2]")
     sql = (
         "SELECT status, count(*) AS n, round(sum(revenue), 2) AS revenue FROM orders "
         "WHERE order_date >= DATE '2024-06-01' GROUP BY ALL"
     )
-    result = session.run_routed(sql)
+    result = session.router.run(sql)
     assert result.plan.decision == "scale out" and result.plan.connection == "spark"
     assert result.plan.dialect == "spark"
-    on_duckdb = session.run_routed(sql, engine="duckdb")
+    on_duckdb = session.router.run(sql, engine="duckdb")
     assert on_duckdb.plan.connection == "duckdb"
     frames_equal(result.df, on_duckdb.df)
 
@@ -377,16 +378,16 @@ def test_a_notebook_dataframe_duckdb_finds_by_name_runs_without_rereading_catalo
     )
     fed.router.forget()
     sql = "SELECT sum(x) AS s FROM notebook_frame"
-    first = fed.run_routed(sql)
+    first = fed.router.run(sql)
     assert first.plan.decision == "as written" and first.df["s"].tolist() == [6]
     assert sorted(reads) == ["duckdb", "duckdb", "pg", "pg"]  # read, then once again
-    fed.run_routed(sql)
+    fed.router.run(sql)
     assert len(reads) == 4  # the name is known to be nobody's for a while
 
 
 def test_three_sources_two_of_them_databases(fed, pg_retail):
     fed.connect(pg_retail, name="pg2")
-    fed.use("duckdb")
+    fed.sources.use("duckdb")
     sql = """
         SELECT c.segment, count(*) AS n, sum(o.quantity) AS units
         FROM orders o
@@ -395,7 +396,7 @@ def test_three_sources_two_of_them_databases(fed, pg_retail):
         WHERE p.category = 'Toys' AND c.country = 'GB'
         GROUP BY ALL
     """
-    result = fed.run_routed(sql)
+    result = fed.router.run(sql)
     reads = {step.connection: step.sql for step in result.plan.steps[:-1]}
     assert "country = 'GB'" in reads["pg"] and "category = 'Toys'" in reads["pg2"]
     orders = RETAIL["orders"].to_pandas()
@@ -442,7 +443,7 @@ SHAPES = {
 @pytest.mark.parametrize("name", list(SHAPES))
 def test_query_shapes_federate_to_the_answer_of_one_duckdb_with_both(fed, name):
     sql, pushed = SHAPES[name]
-    result = fed.run_routed(sql)
+    result = fed.router.run(sql)
     [read] = result.plan.steps[:-1]
     assert (pushed in read.sql) if pushed else "WHERE" not in read.sql
     both = duckdb.connect()

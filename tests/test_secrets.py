@@ -70,4 +70,4 @@ def test_password_from_connections_toml(pg_server, tmp_path):
     connection = aiser.connect("warehouse")
     assert aiser.sql("SELECT 2 AS v").df["v"].tolist() == [2]
     assert pg_server.password not in repr(connection)
-    assert pg_server.password not in aiser.session().connections_frame().to_string()
+    assert pg_server.password not in aiser.session().sources.connections_frame().to_string()

@@ -14,7 +14,7 @@ from aiser_jupyter.sessions import Session
 @pytest.fixture
 def session() -> Session:
     session = aiser.session()
-    session.load_sample()
+    session.sources.load_sample()
     return session
 
 

@@ -27,7 +27,7 @@ def without_rollups() -> dict:
 @pytest.fixture
 def retail():
     session = aiser.session()
-    session.load_sample()
+    session.sources.load_sample()
     session.load_model(copy.deepcopy(RETAIL))
     return session
 
@@ -38,7 +38,7 @@ def raw_answer(session, query):
     try:
         return session.query(query).df
     finally:
-        session.model, session._rollups = rollups, preagg.rollups(rollups)
+        session.semantic.model, session.semantic._rollups = rollups, preagg.rollups(rollups)
 
 
 SERVED = [
@@ -165,7 +165,7 @@ def test_without_a_refresh_key_change_the_rollup_is_reused(retail):
     retail.sql("DELETE FROM orders WHERE status = 'cancelled'")
     # Within its 'every' window a rollup keeps serving what it was built from, as in Cube.
     assert retail.query(query).df["orders.count"].iloc[0] == first
-    assert retail.refresh_pre_aggregations() == ["orders.daily_by_region", "products.copy"]
+    assert retail.semantic.refresh_pre_aggregations() == ["orders.daily_by_region", "products.copy"]
     assert (
         retail.query(query).df["orders.count"].iloc[0]
         == hand(retail, "SELECT count(*) FROM orders")[0][0]
@@ -195,21 +195,21 @@ def test_a_changed_definition_rebuilds(retail):
 def test_a_file_cache_survives_the_session(tmp_path, monkeypatch):
     monkeypatch.setenv("AISER_PREAGGREGATION_CACHE", str(tmp_path / "rollups.duckdb"))
     first = aiser.session()
-    first.load_sample()
+    first.sources.load_sample()
     first.load_model(copy.deepcopy(RETAIL))
     first.query({"measures": ["orders.count"]})
-    built = first.preaggregations().state(first._rollups[0])[2]
+    built = first.semantic.preaggregations().state(first.semantic._rollups[0])[2]
     first.close()
 
     from aiser_jupyter.sessions import Session
 
     second = Session()
-    second.load_sample()
+    second.sources.load_sample()
     second.load_model(copy.deepcopy(RETAIL))
     served = second.query({"measures": ["orders.count"]})
     assert served.pre_aggregation is not None
-    assert second.preaggregations().state(second._rollups[0])[2] == built
-    second.preaggregations().engine.close()
+    assert second.semantic.preaggregations().state(second.semantic._rollups[0])[2] == built
+    second.semantic.preaggregations().engine.close()
 
 
 def test_rollup_built_from_postgres_is_served_locally(retail, pg_retail):
@@ -291,7 +291,7 @@ def test_incremental_refresh_rebuilds_only_the_update_window(retail, monkeypatch
     y2023, y2024 = datetime(2023, 1, 1), datetime(2024, 1, 1)
     assert dict(rows(after.df))[y2024] == raw[y2024] < before[y2024]  # inside: refreshed
     assert dict(rows(after.df))[y2023] == before[y2023] > raw[y2023]  # outside: kept as built
-    assert retail.refresh_pre_aggregations()  # a forced refresh rebuilds every partition
+    assert retail.semantic.refresh_pre_aggregations()  # a forced refresh rebuilds every partition
     assert dict(rows(retail.query(by_year).df)) == raw
 
 

@@ -20,7 +20,7 @@ from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from aiser_jupyter.server import create_app
-from aiser_jupyter.server.run import ServerFailed, ServerHandle
+from aiser_jupyter.server.run import ServerFailed, ServerHandle, serve
 from aiser_jupyter.sessions import Session
 
 SECRET = "a-test-secret-of-thirty-two-bytes!"
@@ -335,7 +335,7 @@ def test_without_a_secret_queries_run_as_the_sessions_own_context():
     expected = {u["tenant"]: rows(gov, hand_sql.format(u["tenant"])) for u in (NORTH, SOUTH)}
     with TestClient(create_app(gov, secret=None)) as client:
         for user in (NORTH, SOUTH):  # set_context in the notebook: no stale cached answer
-            gov.set_context(user)
+            gov.governance.set_context(user)
             got = client.post(LOAD, json={"query": count}).json()["data"]
             assert [(r["customers.count"],) for r in got] == expected[user["tenant"]]
 
@@ -482,9 +482,9 @@ def test_the_official_cube_client_sees_only_its_tenant(cubejs_client):
 def test_serve_from_a_notebook_runs_in_the_background_until_stopped():
     session = Session()
     try:
-        session.load_sample()
+        session.sources.load_sample()
         session.load_model("examples/model/retail.yml")
-        handle = session.serve(port=0)
+        handle = serve(session, port=0)
         assert handle.running and handle.url.startswith("http://127.0.0.1:")
         customers = {"measures": ["customers.count"]}
         got = httpx.get(f"{handle.api_url}/load", params={"query": json.dumps(customers)})

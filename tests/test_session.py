@@ -100,7 +100,7 @@ def test_duckdb_file_database_persists(tmp_path):
     path = tmp_path / "shop.duckdb"
     aiser.connect(f"duckdb:///{path}", name="shop")
     aiser.sql("CREATE TABLE items AS SELECT 5 AS qty")
-    aiser.session().disconnect("shop")
+    aiser.session().sources.disconnect("shop")
     assert duckdb.connect(str(path)).sql("SELECT qty FROM items").fetchall() == [(5,)]
 
 
@@ -117,7 +117,7 @@ def test_sqlite_through_sqlalchemy(tmp_path):
     assert aiser.sql("SELECT city FROM cities WHERE temp > :t", params={"t": 0}).df[
         "city"
     ].tolist() == ["Lima", "Pune"]
-    assert aiser.session().schema("legacy")["column"].tolist() == ["id", "city", "temp"]
+    assert aiser.session().sources.schema("legacy")["column"].tolist() == ["id", "city", "temp"]
 
 
 @pytest.mark.parametrize(
@@ -204,7 +204,7 @@ def test_reconnecting_a_name_replaces_it(tmp_path):
     aiser.connect(f"duckdb:///{tmp_path}/a.duckdb", name="db")
     aiser.sql("CREATE TABLE marker AS SELECT 'a' AS v")
     aiser.connect(f"duckdb:///{tmp_path}/b.duckdb", name="db")
-    assert list(aiser.session().connections) == ["db"]
+    assert list(aiser.session().sources.connections) == ["db"]
     with pytest.raises(QueryError, match="marker"):
         aiser.sql("SELECT v FROM marker")
 
@@ -237,7 +237,7 @@ def test_views_hear_of_changes_and_a_broken_view_is_dropped():
             ]
         }
     )
-    session.disconnect("scratch")
+    session.sources.disconnect("scratch")
     assert heard == ["connections", "history", "model", "connections"]
     assert broken not in session._listeners
     stop()

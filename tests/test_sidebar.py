@@ -202,13 +202,18 @@ def test_an_answer_is_pushed_and_thumbs_from_the_panel_reach_its_memory(loaded):
     assert update == {"type": "update", "answer": {**pushed, "verdict": True}}
     (reply,) = loaded.sent(seen, "reply")
     assert reply["ok"] is True and reply["message"].startswith("Thanks")
-    code = "print(aiser.session().memory.confirmed('Revenue by region?').id == answer.episode_id)"
+    code = (
+        "memory = aiser.session().agent.workbench.memory\n"
+        "print(memory.confirmed('Revenue by region?').id == answer.episode_id)"
+    )
     seen = loaded.execute(code)
     assert [m["content"]["text"] for m in seen if m["msg_type"] == "stream"] == ["True\n"]
 
     seen = loaded.request("feedback", good=False)
     assert loaded.sent(seen, "update")[0]["answer"]["verdict"] is False
-    seen = loaded.execute("print(aiser.session().memory.confirmed('revenue by region'))")
+    seen = loaded.execute(
+        "print(aiser.session().agent.workbench.memory.confirmed('revenue by region'))"
+    )
     assert [m["content"]["text"] for m in seen if m["msg_type"] == "stream"] == ["None\n"]
 
 
@@ -234,7 +239,7 @@ def test_test_and_remove_requests_answer_and_a_bad_one_loses_nothing(loaded):
     seen = loaded.request("remove", name="duckdb")
     assert loaded.sent(seen, "update")[0]["connections"] == []
     assert loaded.sent(seen, "reply")[0]["ok"] is True
-    seen = loaded.execute("print(sorted(aiser.session().connections))")
+    seen = loaded.execute("print(sorted(aiser.session().sources.connections))")
     assert [m["content"]["text"] for m in seen if m["msg_type"] == "stream"] == ["[]\n"]
 
 

@@ -236,16 +236,16 @@ def test_a_session_connects_spark_binds_parameters_and_shares_lakes(spark, tmp_p
 
     session = Session()
     try:
-        connection = session.connect_spark("spark://local[2]", progress=False)
-        assert connection.kind == "spark" and session.current == "spark"
+        connection = session.sources.connect_spark("spark://local[2]", progress=False)
+        assert connection.kind == "spark" and session.sources.current == "spark"
         result = session.sql("SELECT id * 2 AS d FROM range(10) WHERE id = :x", params={"x": 4})
         assert result.to_arrow().to_pylist() == [{"d": 8}]
         guarded = session.sql("SELECT id FROM range(50)", read_only=True)
         assert guarded.to_arrow().num_rows == 50
         write_deltalake(tmp_path / "d", pa.table({"id": [1, 2]}))
-        session.connect_lake(f"delta://{tmp_path / 'd'}", "shared", spark="spark")
+        session.sources.connect_lake(f"delta://{tmp_path / 'd'}", "shared", spark="spark")
         write_deltalake(tmp_path / "d", pa.table({"id": [3]}), mode="append")
-        assert session.refresh_external("shared") == []
+        assert session.sources.refresh_external("shared") == []
         in_spark = session.sql("SELECT sum(id) AS s FROM shared", "spark").to_arrow()
         in_duckdb = session.sql("SELECT sum(id) AS s FROM shared", "duckdb").to_arrow()
         assert in_spark.to_pylist() == in_duckdb.to_pylist() == [{"s": 6}]

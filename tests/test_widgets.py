@@ -172,7 +172,7 @@ def test_a_big_result_shows_as_a_table_widget_only_where_widgets_render(ip):
 
 def test_the_schema_browser_lists_tables_columns_and_the_model():
     session = aiser.session()
-    session.load_sample()
+    session.sources.load_sample()
     browser = aiser.browse()
     (duck,) = [node for node in browser.tree if node["kind"] == "connection"]
     tables = {node["label"]: node for node in duck["children"]}
@@ -247,7 +247,7 @@ def test_the_panel_tests_then_connects_postgres_and_forgets_the_password(pg_serv
     fill(panel, "postgresql", **fields)
     assert panel.test(), panel.message.value
     assert "OK: postgres" in panel.message.value
-    assert "pg" not in aiser.session().connections  # testing keeps nothing
+    assert "pg" not in aiser.session().sources.connections  # testing keeps nothing
     panel.name.value = "pg"
     assert panel.connect(), panel.message.value
     assert aiser.sql("SELECT count(*) AS n FROM sales", "pg").df["n"][0] == 1000
@@ -273,7 +273,7 @@ def test_a_wrong_password_says_why_and_shows_no_secret(pg_server):
     assert "password authentication failed" in panel.message.value
     assert "not-the-password-42" not in panel.message.value
     assert panel.inputs["password"].value == ""
-    assert list(aiser.session().connections) == []
+    assert list(aiser.session().sources.connections) == []
 
 
 def test_form_mistakes_are_reported_in_the_panel(tmp_path):

@@ -971,13 +971,13 @@ def load(session: Any, name: str) -> Any:
     Returns the loaded SemanticModel.
     """
     if name == "retail":
-        session.load_sample()
+        session.sources.load_sample()
     else:
-        duck = session.default_duckdb()
+        duck = session.sources.default_duckdb()
         for table_name, table in DATASETS[name]().items():
             duck.engine.store(table_name, table)
             if table_name not in duck.tables:
                 duck.tables.append(table_name)
-        session.current = duck.name
+        session.sources.current = duck.name
         session.changed("connections")
     return session.load_model(MODELS[name])

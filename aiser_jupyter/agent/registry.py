@@ -20,7 +20,7 @@ from aiser_jupyter.agent.tools import Workspace, build_tools, frame_text
 from aiser_jupyter.errors import AiserError
 
 if TYPE_CHECKING:
-    from aiser_jupyter.mcp.client import McpConnection, RemoteTool
+    from aiser_jupyter.agent.mcp_client import McpConnection, RemoteTool
 
 __all__ = ["ToolRegistry", "ToolRegistryError", "agent_tools", "function_tool", "registry_of"]
 
@@ -83,7 +83,7 @@ class ToolRegistry:
     ) -> list[RemoteTool]:
         """Start (stdio command) or reach (URL) an MCP server and list its tools, all off.
         Adding a name again replaces that server and turns its tools off again."""
-        from aiser_jupyter.mcp.client import McpConnection
+        from aiser_jupyter.agent.mcp_client import McpConnection
 
         if not is_name(name):
             raise ToolRegistryError(f"MCP server name {name!r}: use letters, digits, _ and -")
@@ -265,7 +265,7 @@ def function_tool(
 def mcp_tool(connection: McpConnection, server: str, remote: RemoteTool) -> Tool:
     """An MCP server's tool as the loop runs it: a server that fails, stops or hangs becomes
     a ToolFailed the model (and the steps) can read."""
-    from aiser_jupyter.mcp.client import McpError
+    from aiser_jupyter.agent.mcp_client import McpError
 
     def run(arguments: dict[str, Any]) -> str:
         try:

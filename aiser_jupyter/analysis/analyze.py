@@ -9,9 +9,9 @@ from typing import Any
 
 import pandas as pd
 
-from aiser_jupyter.agent.narrate import Columns, granularity
 from aiser_jupyter.analysis import series as ts
 from aiser_jupyter.analysis.breakdown import Breakdown, breakdown_insights
+from aiser_jupyter.analysis.columns import Columns, granularity
 from aiser_jupyter.analysis.insight import Insight, Insights, InsightsError, ranked
 from aiser_jupyter.analysis.timeline import Subject, anomaly_insights, series_insights
 

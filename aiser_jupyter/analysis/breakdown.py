@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from aiser_jupyter.agent.narrate import Columns, period
+from aiser_jupyter.analysis.columns import Columns, period
 from aiser_jupyter.analysis.insight import Insight, InsightsError, percent
 from aiser_jupyter.analysis.series import MIN_THRESHOLD, robust_scale
 

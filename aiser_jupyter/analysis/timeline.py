@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from aiser_jupyter.agent.narrate import Columns, period
 from aiser_jupyter.analysis import series as ts
+from aiser_jupyter.analysis.columns import Columns, period
 from aiser_jupyter.analysis.insight import Insight, percent
 
 if TYPE_CHECKING:

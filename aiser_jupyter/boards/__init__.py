@@ -49,11 +49,11 @@ __all__ = [
 def dashboard(
     title: str, items: Sequence[Any], filters: Sequence[Any] = (), refresh: Any = None
 ) -> Dashboard:
-    """A dashboard over the kernel's Session (see ``DashboardMethods.dashboard``)."""
+    """A dashboard over the kernel's semantic model (see ``aiser.dashboard``)."""
     from aiser_jupyter.boards.board import Dashboard
     from aiser_jupyter.sessions import get_session
 
-    return Dashboard(get_session(), title, items, filters=filters, refresh=refresh)
+    return Dashboard(get_session().semantic, title, items, filters=filters, refresh=refresh)
 
 
 def chart(

@@ -35,7 +35,7 @@ from aiser_jupyter.errors import AiserError
 if TYPE_CHECKING:
     from aiser_jupyter.charts import Chart
     from aiser_jupyter.result import Result
-    from aiser_jupyter.sessions import Session
+    from aiser_jupyter.semantic.layer import SemanticLayer
 
 
 @dataclass
@@ -58,15 +58,15 @@ class Dashboard:
 
     def __init__(
         self,
-        session: Session,
+        semantic: SemanticLayer,
         title: str,
         items: Sequence[Any],
         filters: Sequence[Any] = (),
         refresh: Any = None,
     ):
-        if session.model is None and any(isinstance(i, Mapping) for i in items):
+        if semantic.model is None and any(isinstance(i, Mapping) for i in items):
             raise DashboardError("a dashboard of queries needs a semantic model: aiser.model(PATH)")
-        self.session = session
+        self.semantic = semantic
         self.title = title
         self.items = [as_item(i) for i in items]
         self.filters: list[Filter] = [as_filter(f, self.member_type) for f in filters]
@@ -90,10 +90,10 @@ class Dashboard:
 
     def member_type(self, member: str) -> str | None:
         """The type of a model member ("time", "string", …), None when it is not one."""
-        if self.session.model is None:
+        if self.semantic.model is None:
             return None
         try:
-            return self.session.model.member(member).type
+            return self.semantic.model.member(member).type
         except AiserError:
             return None
 
@@ -120,7 +120,7 @@ class Dashboard:
                 raise DashboardError(f"a date range needs a time dimension; {f.member} is {kind}")
             f.start, f.end = as_date(f.start), as_date(f.end)
         elif f.options is None:
-            result = self.session.query({"dimensions": [f.member], "order": {f.member: "asc"}})
+            result = self.semantic.query({"dimensions": [f.member], "order": {f.member: "asc"}})
             f.options = [v for v in result.to_arrow().column(0).to_pylist() if v is not None]
 
     def applies(self, index: int, member: str) -> bool:
@@ -133,7 +133,7 @@ class Dashboard:
         if key not in self._applies:
             probe = with_filters(query, [{"member": member, "operator": "set"}])
             try:
-                self.session.query_sql(probe)
+                self.semantic.query_sql(probe)
                 self._applies[key] = True
             except AiserError:
                 self._applies[key] = member in query_members(query)
@@ -206,7 +206,7 @@ class Dashboard:
         try:
             if query is not None:
                 panel.query = with_filters(query, self.filters_for(index))
-                panel.result = self.session.query(panel.query)
+                panel.result = self.semantic.query(panel.query)
             elif item.source is not None:
                 panel.result = item.source
                 if self.filters or self.cross:

@@ -86,7 +86,7 @@ def static_html(dashboard: Dashboard) -> str:
 def _controls(dashboard: Dashboard) -> str:
     parts = []
     for index, f in enumerate(dashboard.filters):
-        label = html.escape(f.title or dashboard.session.model.member(f.member).title)
+        label = html.escape(f.title or dashboard.semantic.model.member(f.member).title)
         if isinstance(f, DateRange):
             start, end = (d.isoformat() if d else "" for d in (f.start, f.end))
             parts.append(
@@ -135,7 +135,7 @@ def _live_data(dashboard: Dashboard, index: int, max_rows: int) -> tuple[Any, st
         return None, "filters in this file do not reach this chart"
     if not isinstance(item, ChartItem | KpiItem | TableItem):
         return None, "fixed in this file"
-    model = dashboard.session.model
+    model = dashboard.semantic.model
     measures = {m: REAGGREGATE.get(model.member(m).type) for m in query.get("measures", [])}
     if not all(measures.values()):
         return None, "fixed in this file: its measures cannot be re-added in the browser"
@@ -149,7 +149,7 @@ def _live_data(dashboard: Dashboard, index: int, max_rows: int) -> tuple[Any, st
     expanded.pop("order", None)
     expanded.pop("offset", None)
     try:
-        rows = dashboard.session.query(expanded).to_arrow()
+        rows = dashboard.semantic.query(expanded).to_arrow()
     except AiserError as exc:
         return None, f"fixed in this file ({exc})"
     if rows.num_rows > max_rows:

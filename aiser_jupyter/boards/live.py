@@ -71,7 +71,7 @@ class DashboardView(w.VBox):
         return card
 
     def _control(self, f: Any) -> w.Widget:
-        label = f.title or self.dashboard.session.model.member(f.member).title
+        label = f.title or self.dashboard.semantic.model.member(f.member).title
         if isinstance(f, DateRange):
             start = w.DatePicker(value=f.start, description=label)
             end = w.DatePicker(value=f.end, description="to", layout=w.Layout(width="auto"))

@@ -13,13 +13,16 @@ import html
 import sqlite3
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlglot import exp
 
 from aiser_jupyter.config import home
 from aiser_jupyter.errors import AiserError
 from aiser_jupyter.governance.ages import parse_age
+
+if TYPE_CHECKING:
+    from aiser_jupyter.semantic.layer import SemanticLayer
 
 KINDS = ("not_null", "unique", "accepted_values", "range", "freshness", "row_count")
 
@@ -154,27 +157,29 @@ def _from_spec(spec: Any, **target: Any) -> Check:
     return Check(kind, options=options, **target)
 
 
-def run_checks(session: Any, checks: list[Check]) -> CheckReport:
-    return CheckReport([run_check(session, check) for check in checks])
+def run_checks(semantic: SemanticLayer, checks: list[Check]) -> CheckReport:
+    return CheckReport([run_check(semantic, check) for check in checks])
 
 
-def _relation(session: Any, check: Check) -> tuple[Any, exp.Expression, exp.Expression | None]:
+def _relation(
+    semantic: SemanticLayer, check: Check
+) -> tuple[Any, exp.Expression, exp.Expression | None]:
     """The connection, the rows a check reads (a subquery) and the value column in them."""
     if check.table is not None:
-        conn = session.connection(check.options.get("connection"))
+        conn = semantic.connection(check.options.get("connection"))
         source = exp.to_table(check.table, quoted=True)
         value = exp.column(check.column, quoted=True) if check.column else None
         return conn, source, value
     member = check.member
     if member is None:  # a cube: its rows, through its primary key or first dimension
-        cube = session.model.cubes[check.cube]
+        cube = semantic.model.cubes[check.cube]
         key = cube.primary_key or next(iter(cube.by_kind("dimension")), None)
         if key is None:
             raise CheckError(f"cube {check.cube!r} has no dimension to count rows by")
         member = key.full_name
     query = {"dimensions": [member], "ungrouped": True, "limit": None}
-    name, sql = session.compile_query(query)
-    conn = session.connection(name)
+    name, sql = semantic.compile_query(query)
+    conn = semantic.connection(name)
     import sqlglot
 
     select = sqlglot.parse_one(sql, read=conn.engine.dialect)
@@ -183,8 +188,8 @@ def _relation(session: Any, check: Check) -> tuple[Any, exp.Expression, exp.Expr
     return conn, source, exp.column(member, "t", quoted=True) if check.member else None
 
 
-def run_check(session: Any, check: Check) -> CheckResult:
-    conn, source, value = _relation(session, check)
+def run_check(semantic: SemanticLayer, check: Check) -> CheckResult:
+    conn, source, value = _relation(semantic, check)
     if value is None and check.kind != "row_count":
         raise CheckError(f"a {check.kind} check needs a column or a member")
     kind, options = check.kind, check.options

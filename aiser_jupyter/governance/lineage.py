@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import html
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlglot import exp
 
 from aiser_jupyter.errors import AiserError
+
+if TYPE_CHECKING:
+    from aiser_jupyter.semantic.layer import SemanticLayer
 
 COLUMN = " (column)"
 """Marks a table column's node in the graph."""
@@ -124,7 +127,7 @@ def column_sources(sql: str, column: str, schema: dict, dialect: str) -> list[st
 
 
 def member_lineage(
-    session: Any, name: str, into: Lineage | None = None, label: str | None = None
+    semantic: SemanticLayer, name: str, into: Lineage | None = None, label: str | None = None
 ) -> Lineage:
     """The lineage of a semantic member (``orders.revenue``), through the members it uses;
     `label` names the target (a result's column) when it is not the member's name."""
@@ -133,9 +136,9 @@ def member_lineage(
     from aiser_jupyter.semantic.policies import visible
     from aiser_jupyter.semantic.query import Query
 
-    model = session.model
+    model = semantic.model
     member = model.member(name)
-    who = current() or getattr(session, "security_context", None)
+    who = current() or semantic.context()
     if who is not None and not visible(model, who, name):
         raise AccessDenied(f"{name} is not visible to {who.describe()}")
     into = into if into is not None else Lineage()
@@ -148,7 +151,7 @@ def member_lineage(
     sources: set[str] = set()
     for leaf in leaves:
         query = {"measures" if leaf.kind == "measure" else "dimensions": [leaf.full_name]}
-        conn = session.connection(model.cubes[leaf.cube].data_source)
+        conn = semantic.connection(model.cubes[leaf.cube].data_source)
         sql = model.to_sql(query, conn.engine.dialect)
         columns = column_sources(sql, leaf.full_name, schema_of(conn), conn.engine.dialect)
         for column in columns:
@@ -160,11 +163,11 @@ def member_lineage(
     return into
 
 
-def lineage_of(session: Any, target: Any, column: str | None = None) -> Lineage:
+def lineage_of(semantic: SemanticLayer, target: Any, column: str | None = None) -> Lineage:
     """The lineage of a member name, or of a Result's columns (or its `column` alone): a
     semantic result through its members, any other through its SQL."""
     if isinstance(target, str):
-        return member_lineage(session, target)
+        return member_lineage(semantic, target)
     result = target
     names = [column] if column is not None else result.to_arrow().column_names
     graph = Lineage()
@@ -173,9 +176,9 @@ def lineage_of(session: Any, target: Any, column: str | None = None) -> Lineage:
             if name == "compareDateRange":
                 continue
             member = ".".join(name.split(".")[:2])  # a time dimension's column: member.grain
-            member_lineage(session, member, graph, label=name)
+            member_lineage(semantic, member, graph, label=name)
         return graph
-    conn = session.connection(result.connection)
+    conn = semantic.connection(result.connection)
     schema, dialect = schema_of(conn), conn.engine.dialect
     for name in names:
         graph.sources[name] = column_sources(result.sql, name, schema, dialect)

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import html
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlglot import exp
 
 from aiser_jupyter.errors import AiserError
+
+if TYPE_CHECKING:
+    from aiser_jupyter.semantic.layer import SemanticLayer
 
 TOP_VALUES = 5
 BINS = 10
@@ -103,10 +106,10 @@ def _rows(conn: Any, select: exp.Expression) -> list[tuple[Any, ...]]:
 
 
 def profile_table(
-    session: Any, table: str, connection: str | None = None, schema: str | None = None
+    semantic: SemanticLayer, table: str, connection: str | None = None, schema: str | None = None
 ) -> Profile:
     """The profile of `table` on `connection` (the current one by default)."""
-    conn = session.connection(connection)
+    conn = semantic.connection(connection)
     listed = [
         row
         for row in conn.columns().to_pylist()

@@ -46,11 +46,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             name, url = split_named(target)
             session.connect(url, name=name)
         if options.sample:
-            session.load_sample()
+            session.sources.load_sample()
         if options.model:
             session.load_model(options.model)
         if options.context:
-            session.set_context(context_claims(options.context))
+            session.governance.set_context(context_claims(options.context))
         server = build_server(session)
     except AiserError as exc:
         from aiser_jupyter.security.secrets import redact

@@ -60,11 +60,11 @@ def build_server(session: Any, name: str = "aiser", log_level: str = "INFO") -> 
         """Connections, the tables of each, and the semantic model's cubes and views."""
         from aiser_jupyter.agent.context import table_docs
 
-        frame = session.connections_frame()
+        frame = session.sources.connections_frame()
         model = session.model
         return {
             "connections": frame[["name", "kind", "current"]].to_dict("records"),
-            "tables": [doc.key for doc in table_docs(session)],
+            "tables": [doc.key for doc in table_docs(session.agent.workbench)],
             "cubes": list(model.cubes) if model is not None else [],
             "views": list(model.views) if model is not None else [],
         }
@@ -91,7 +91,7 @@ def build_server(session: Any, name: str = "aiser", log_level: str = "INFO") -> 
         """Answer a Cube REST query, e.g. {"measures": ["orders.count"], "dimensions":
         ["customers.region"], "filters": [...], "timeDimensions": [...], "limit": 10}."""
         _model(session)
-        connection, sql = session.compile_query(query)
+        connection, sql = session.semantic.compile_query(query)
         # the SQL over the raw tables, which runs as it is, even if a rollup answered
         return {**_rows(session, session.query(query)), "sql": sql, "connection": connection}
 

@@ -19,6 +19,7 @@ from sqlglot import exp
 
 if TYPE_CHECKING:
     from aiser_jupyter.result import Result
+    from aiser_jupyter.semantic.layer import SemanticLayer
 
 HIDDEN = "***"
 KEEP_LAST = 4
@@ -91,7 +92,7 @@ def mask_value(value: Any, mode: str, kind: Any = None) -> Any:
     return HIDDEN + text[-KEEP_LAST:]
 
 
-def pii_columns(session: Any, result: Result) -> dict[str, tuple[str, Any]]:
+def pii_columns(semantic: SemanticLayer, result: Result) -> dict[str, tuple[str, Any]]:
     """Columns of `result` that hold personal data not masked yet: column → (mode, pii kind).
 
     A semantic result says so in its annotation; any other result's columns are matched by
@@ -105,7 +106,7 @@ def pii_columns(session: Any, result: Result) -> dict[str, tuple[str, Any]]:
             meta = info.get("meta") or {}
             if meta.get("pii") and not meta.get("masked"):
                 found[column] = (DEFAULT_MASK, meta["pii"])
-    model = getattr(session, "model", None)
+    model = getattr(semantic, "model", None)
     if model is None or result.annotation:
         return found
     names = set(result.to_arrow().column_names)
@@ -132,14 +133,14 @@ def _column_of(member: Any) -> str | None:
     return parsed.name if isinstance(parsed, exp.Column) else None
 
 
-def mask_for_model(session: Any, result: Result, *, allow_pii: bool = False) -> Result:
+def mask_for_model(semantic: SemanticLayer, result: Result, *, allow_pii: bool = False) -> Result:
     """`result` with its personal-data columns masked, for text that leaves the machine (a
     language model's prompt). The result itself is left as it is; `allow_pii` sends it as is."""
     import dataclasses
 
     import pyarrow as pa
 
-    columns = {} if allow_pii or result.table is None else pii_columns(session, result)
+    columns = {} if allow_pii or result.table is None else pii_columns(semantic, result)
     if not columns:
         return result
     table = result.table

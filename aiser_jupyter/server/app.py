@@ -142,12 +142,12 @@ def open_session(
     session = Session()
     try:
         if sample:
-            session.load_sample()
+            session.sources.load_sample()
         for target in connections:
             name, url = split_named(target)
             session.connect(url, name=name)
         session.load_model(model)
-        session.refresh_pre_aggregations(force=False)
+        session.semantic.refresh_pre_aggregations(force=False)
     except BaseException:
         session.close()
         raise
@@ -254,7 +254,7 @@ def sql_object(
     requester, policies applied."""
     from aiser_jupyter.semantic.query import Query
 
-    connection, text = session.compile_query(query, context=context)
+    connection, text = session.semantic.compile_query(query, context=context)
     order = {member: "desc" if desc else "asc" for member, desc in Query.parse(query).order}
     return {
         "sql": {

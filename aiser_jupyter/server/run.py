@@ -14,6 +14,8 @@ from aiser_jupyter.errors import AiserError
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
+    from aiser_jupyter.sessions import Session
+
 STARTUP_SECONDS = 30.0
 
 
@@ -97,31 +99,27 @@ class ServerHandle:
         return f"<aiser API server {state} at {self.api_url}>"
 
 
-class ServerMethods:
-    """The Session's ``serve``: its semantic model as a Cube API, from the notebook."""
+def serve(
+    session: Session,
+    port: int = 4000,
+    secret: str | None = None,
+    background: bool = True,
+    *,
+    host: str = "127.0.0.1",
+    **options: Any,
+) -> ServerHandle:
+    """Serve `session`'s model on `host`:`port` (0: any free port) as Cube's REST API.
 
-    def serve(
-        self,
-        port: int = 4000,
-        secret: str | None = None,
-        background: bool = True,
-        *,
-        host: str = "127.0.0.1",
-        **options: Any,
-    ) -> ServerHandle:
-        """Serve this Session's model on `host`:`port` (0: any free port) as Cube's REST API.
+    `secret` checks clients' HS256 JWTs (None: open, so keep `host` on loopback).
+    `options` go to `create_app` (``cache_ttl``, ``continue_wait``…). In the background
+    the notebook goes on; otherwise this blocks until interrupted. Library log lines
+    follow the ``log_level`` setting.
+    """
+    from aiser_jupyter.logs import level_of
+    from aiser_jupyter.server.app import create_app
 
-        `secret` checks clients' HS256 JWTs (None: open, so keep `host` on loopback).
-        `options` go to `create_app` (``cache_ttl``, ``continue_wait``…). In the background
-        the notebook goes on; otherwise this blocks until interrupted.
-        """
-        from aiser_jupyter.server.app import create_app
-
-        app = create_app(self, secret=secret, **options)  # type: ignore[arg-type]
-        from aiser_jupyter.logs import level_of
-
-        level = level_of(self.settings.log_level)  # type: ignore[attr-defined]
-        handle = ServerHandle(app, host, port, level).start()
-        if not background:
-            handle.wait()
-        return handle
+    app = create_app(session, secret=secret, **options)
+    handle = ServerHandle(app, host, port, level_of(session.settings.log_level)).start()
+    if not background:
+        handle.wait()
+    return handle

@@ -71,7 +71,7 @@ class AnswerView(w.VBox):
     def rate(self, good: bool) -> None:
         """Record the verdict (once: the thumbs are disabled after a click)."""
         try:
-            self.session.feedback(good, self.answer)
+            self.session.agent.feedback(good, self.answer)
         except AiserError as exc:
             self.said.value = str(exc)
             return

@@ -101,7 +101,7 @@ class ConnectionPanel(w.VBox):
                 found = matching_files(self.target())
                 verdict = f"OK: {len(found)} file{'s' if len(found) != 1 else ''} found"
             else:
-                verdict = self.session.test_connection(self.target())
+                verdict = self.session.sources.test_connection(self.target())
         except (AiserError, OSError, ValueError) as exc:
             return self._say(f"✗ {exc}", ok=False)
         return self._say(f"✓ {verdict}", ok=True)
@@ -119,7 +119,7 @@ class ConnectionPanel(w.VBox):
 
     def refresh(self) -> None:
         """Redraw the list of connections (current one in bold)."""
-        frame = self.session.connections_frame()
+        frame = self.session.sources.connections_frame()
         rows = "".join(
             f"<tr><td>{f'<b>{escape(row.name)}</b>' if row.current else escape(row.name)}</td>"
             f"<td>{escape(row.kind)}</td><td>{escape(row.url)}</td></tr>"

@@ -37,7 +37,7 @@ def row_counts(connection: Any) -> dict[tuple[str, str], int]:
 def connection_nodes(session: Any) -> list[dict[str, Any]]:
     """One node per connection, holding its tables and their columns."""
     nodes = []
-    names = list(session.connections) or [session.default_duckdb().name]
+    names = list(session.sources.connections) or [session.sources.default_duckdb().name]
     for name in names:
         connection = session.connection(name)
         try:

@@ -1,27 +1,32 @@
-"""The insights half of Session: ``insights`` on a Result, a DataFrame or a Cube query.
+"""The insights part: what changed, what is unusual and why, in a Result, a DataFrame, an
+answer or a Cube query.
 
-A mixin like the semantic layer's and the agent's; the analysis itself lives in this
-package (``analyze.py``) and is imported on first use (scipy is not cheap to import).
+``Analyst(query, model)`` runs a Cube query dict through `query` (the semantic layer's)
+and reads titles and formats from `model()` (the loaded model, or None). The analysis
+itself is ``analyze.py``, imported on first use (scipy is not cheap to import).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
     from aiser_jupyter.analysis.insight import Insights
     from aiser_jupyter.result import Result
     from aiser_jupyter.semantic.model import SemanticModel
 
 
-class InsightMethods:
-    """Session methods that tell what changed, what is unusual and why."""
+class Analyst:
+    """Ranked insights on data; Cube queries answered through `query`."""
 
-    model: SemanticModel | None
-    query: Callable[..., Result]
+    def __init__(
+        self,
+        query: Callable[[Mapping[str, Any]], Result],
+        model: Callable[[], SemanticModel | None] = lambda: None,
+    ):
+        self.query = query
+        self.model = model
 
     def insights(
         self,
@@ -62,7 +67,7 @@ class InsightMethods:
                 f"Cannot draw insights from a {type(data).__name__}: expected a Result, "
                 "a DataFrame or a Cube query dict"
             )
-        model = self.model if annotation is not None else None
+        model = self.model() if annotation is not None else None
         return analyze(
             frame,
             annotation,
@@ -75,31 +80,3 @@ class InsightMethods:
             top=top,
             limit=limit,
         )
-
-
-def line_target(text: str | None, namespace: Mapping[str, Any]) -> Any:
-    """What ``%aiser insights TARGET`` is about: a variable of the notebook (a Result, a
-    DataFrame, a Cube query dict), a Cube query written as JSON, or with no TARGET the
-    last output (``_``)."""
-    import json
-
-    from aiser_jupyter.analysis.insight import InsightsError
-
-    text = (text or "").strip()
-    if not text:
-        if namespace.get("_") is None:
-            raise InsightsError("Nothing to look at: run a query first, or name a variable")
-        return namespace["_"]
-    if text.isidentifier():
-        if text not in namespace:
-            raise InsightsError(f"No variable named {text!r} in the notebook")
-        return namespace[text]
-    try:
-        query = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InsightsError(
-            f"Expected a variable name or a Cube query as JSON, got {text[:60]!r} ({exc.msg})"
-        ) from None
-    if not isinstance(query, dict):
-        raise InsightsError('A Cube query is a JSON object: {"measures": [...], ...}')
-    return query

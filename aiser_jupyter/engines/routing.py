@@ -1,9 +1,12 @@
-"""The router's and the result cache's half of Session: ``route``, ``run_routed``,
-``cache_stats``, ``cache_clear``.
+"""The router part: where a query runs (pushed down, federated in DuckDB, scaled out to
+Spark), and the result cache that answers a repeat whose sources have not changed.
 
-A mixin like the semantic layer's: it uses Session's connections and its ``_run`` (which
-records the history and hides secrets); the routed plan reaches ``_run`` as an engine whose
-``execute`` looks in the cache, runs the plan, and keeps the answer.
+``Routing(settings, sources, executor)`` reads the connections from `sources` (a
+``Sources``: ``connections``, ``connection``, ``default_duckdb``, ``external_tables``) and
+runs through `executor` (an ``Executor``: history, secrets hidden), the routed plan
+reaching it as an engine whose ``execute`` looks in the cache, runs the plan, and keeps
+the answer. ``forget`` is called when the connections change (their catalogs are read
+again).
 """
 
 from __future__ import annotations
@@ -19,8 +22,10 @@ if TYPE_CHECKING:
 
     from aiser_jupyter.config import Settings
     from aiser_jupyter.engines.cache import CacheStats, ResultCache
+    from aiser_jupyter.engines.execute import Executor
     from aiser_jupyter.result import Result
     from aiser_jupyter.sources.connection import Connection
+    from aiser_jupyter.sources.sources import Sources
 
 CACHE_DEFAULTS = {"cache": "on", "cache_ttl": 0, "cache_memory_mb": 512, "cache_disk_mb": 4096}
 """Settings the cache reads (``AISER_CACHE``…), with the values used until Settings has them.
@@ -30,7 +35,7 @@ CACHE_DEFAULTS = {"cache": "on", "cache_ttl": 0, "cache_memory_mb": 512, "cache_
 
 @dataclass
 class RoutedEngine:
-    """A plan as an engine, so that ``Session._run`` runs and records it like any query."""
+    """A plan as an engine, so that the executor runs and records it like any query."""
 
     kind: str
     dialect: str
@@ -41,39 +46,36 @@ class RoutedEngine:
         return self.run(sql, params, limit)
 
 
-class RoutingMethods:
-    """Session methods that place queries on engines and answer repeats from the cache."""
+class Routing:
+    """Places queries on engines and answers repeats from the cache."""
 
-    settings: Settings
-    connections: dict[str, Connection]
-    connection: Callable[[str | None], Connection]
-    default_duckdb: Callable[[], Connection]
-    on_change: Callable[[Callable[[str], object]], Callable[[], None]]
-    _run: Callable[..., Result]
+    def __init__(self, settings: Settings, sources: Sources, executor: Executor):
+        self.settings = settings
+        self.sources = sources
+        self.executor = executor
+        self.planner = Router()
+        """The planner (``engines.router.Router``), with its per-connection catalogs."""
+        self._result_cache: ResultCache | None = None
+        self._writes: dict[str, int] = {}
 
-    @property
-    def router(self) -> Router:
-        """The Session's router (its catalogs are read again when connections change)."""
-        router = self.__dict__.get("_router")
-        if router is None:
-            router = self.__dict__["_router"] = Router()
-            self.on_change(lambda what: router.forget() if what == "connections" else None)
-        return router
+    def forget(self, what: str = "connections") -> None:
+        """A change event: when the connections changed, their catalogs are read again."""
+        if what == "connections":
+            self.planner.forget()
 
     @property
     def result_cache(self) -> ResultCache:
         """Results in memory and under ``$AISER_HOME/cache``, bounded by the cache settings."""
-        cache = self.__dict__.get("_result_cache")
-        if cache is None:
+        if self._result_cache is None:
             from aiser_jupyter.config import home
             from aiser_jupyter.engines.cache import MIB, ResultCache
 
-            cache = self.__dict__["_result_cache"] = ResultCache(
+            self._result_cache = ResultCache(
                 home() / "cache",
                 memory_bytes=int(self._setting("cache_memory_mb")) * MIB,
                 disk_bytes=int(self._setting("cache_disk_mb")) * MIB,
             )
-        return cache
+        return self._result_cache
 
     def route(
         self,
@@ -87,13 +89,13 @@ class RoutingMethods:
         `connection` is where the query is addressed (default: the current one), `engine` a
         connection name or engine kind that must run it, `dialect` what it is written in
         (default: the addressed connection's)."""
-        addressed = self.connection(connection)
-        host = Host(self.settings.default_connection, self.default_duckdb)
-        return self.router.route(
-            sql, addressed, self.connections, host, engine=engine, dialect=dialect
+        addressed = self.sources.connection(connection)
+        host = Host(self.settings.default_connection, self.sources.default_duckdb)
+        return self.planner.route(
+            sql, addressed, self.sources.connections, host, engine=engine, dialect=dialect
         )
 
-    def run_routed(
+    def run(
         self,
         sql: str,
         connection: str | None = None,
@@ -111,7 +113,7 @@ class RoutingMethods:
         from aiser_jupyter.sqltext.params import bind
 
         plan = self.route(sql, connection, engine, dialect)
-        target = self.connections[plan.connection]
+        target = self.sources.connections[plan.connection]
         lookup: Mapping[str, Any] = params if isinstance(params, Mapping) else {}
 
         def prepare() -> tuple[str, Any]:
@@ -126,7 +128,9 @@ class RoutingMethods:
             target.engine.paramstyle,
             lambda final, values, rows: self._execute_plan(plan, final, values, rows, cache),
         )
-        result = self._run(_as(target, executor), "sql", sql, prepare, limit, list(notes or []))
+        result = self.executor.run(
+            _as(target, executor), "sql", sql, prepare, limit, list(notes or [])
+        )
         result.notes.extend(_plan_notes(plan))
         result.plan = plan
         return result
@@ -146,25 +150,24 @@ class RoutingMethods:
         A statement bumps its connection's write count, so entries that read it go stale."""
         from aiser_jupyter.engines.cache import cache_key, version
 
-        writes: dict[str, int] = self.__dict__.setdefault("_writes", {})
+        connections = self.sources.connections
+        writes = self._writes
         enabled = use_cache and str(self._setting("cache")).lower() not in ("off", "0", "false")
-        key = (
-            cache_key(plan, values, limit, self.connections) if enabled and plan.is_query else None
-        )
+        key = cache_key(plan, values, limit, connections) if enabled and plan.is_query else None
         current = None
         if key is not None:
             ttl = float(self._setting("cache_ttl"))
-            external = getattr(self, "external_tables", {})  # LakeMethods' lake and API tables
-            current, _ = version(plan, self.connections, writes, ttl, external)
+            external = self.sources.external_tables  # lake and API tables
+            current, _ = version(plan, connections, writes, ttl, external)
         if key is not None and current is not None:
             hit = self.result_cache.get(key, current)
             if hit is not None:
                 plan.cached, plan.cache_age = True, hit[1]
                 return hit[0]
-        table = self.router.execute(plan, sql, values, limit, self.connections)
+        table = self.planner.execute(plan, sql, values, limit, connections)
         if not plan.is_query:
             writes[plan.connection] = writes.get(plan.connection, 0) + 1
-            self.router.forget(plan.connection)
+            self.planner.forget(plan.connection)
         elif key is not None and current is not None and table is not None:
             self.result_cache.put(key, current, table)
         return table

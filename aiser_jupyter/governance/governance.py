@@ -1,8 +1,10 @@
-"""The governance half of Session: who is asking, the audit log, lineage, profiles, checks.
+"""The governance part: who is asking, the audit log, lineage, profiles, checks.
 
-A mixin like the semantic and agent ones. The audit log listens to the Session's history
-events, so every query that runs (``%%sql``, ``%%query``, the agent's) is recorded with the
-requester, and refusals (policies, the read-only guard) with their reason.
+``Governance(settings, semantic, history, on_change)`` owns the Session's security context
+and its audit log. The audit log listens to the history's change events (`on_change`), so
+every query that runs (``%%sql``, ``%%query``, the agent's) is recorded with the requester,
+and refusals (policies, the read-only guard) with their reason. Lineage, profiles and
+checks read the model and the connections through `semantic` (a ``SemanticLayer``).
 """
 
 from __future__ import annotations
@@ -28,23 +30,30 @@ if TYPE_CHECKING:
     from aiser_jupyter.governance.quality import Profile
     from aiser_jupyter.history import HistoryEntry
     from aiser_jupyter.result import Result
-    from aiser_jupyter.semantic.model import SemanticModel
+    from aiser_jupyter.semantic.layer import SemanticLayer
 
 REFUSALS = (UnsafeSQLError, AccessDenied)
 """Errors that mean "not allowed" rather than "went wrong"."""
 
 
-class GovernanceMethods:
-    """Session methods for security context, audit, lineage and data quality."""
+class Governance:
+    """Security context, audit, lineage and data quality of one Session."""
 
-    settings: Settings
-    model: SemanticModel | None
-    history: list[HistoryEntry]
-    on_change: Callable[[Callable[[str], object]], Callable[[], None]]
-    security_context: SecurityContext | None = None
-    """Who this Session's queries run as (``set_context``); None: the notebook's owner."""
-    _audit_log: AuditLog | None = None
-    _audit_stop: Callable[[], None] | None = None
+    def __init__(
+        self,
+        settings: Settings,
+        semantic: SemanticLayer,
+        history: Sequence[HistoryEntry],
+        on_change: Callable[[Callable[[str], object]], Callable[[], None]],
+    ):
+        self.settings = settings
+        self.semantic = semantic
+        self.history = history
+        self.on_change = on_change
+        self.security_context: SecurityContext | None = None
+        """Who this Session's queries run as (``set_context``); None: the notebook's owner."""
+        self._audit_log: AuditLog | None = None
+        self._audit_stop: Callable[[], None] | None = None
 
     # -- who is asking ---------------------------------------------------------------
 
@@ -64,7 +73,6 @@ class GovernanceMethods:
         if context is None and (user or groups or tenant or attributes):
             context = SecurityContext(user, tuple(groups), tenant, attributes)
         self.security_context = as_context(context)
-        self._values = None  # the agent's index of data values was read as someone else
         self.start_audit()
         return self.security_context
 
@@ -72,7 +80,8 @@ class GovernanceMethods:
         """Refuse SQL on raw tables for a requester whom the model's policies restrict (raw
         SQL would read past them), unless their context allows it (attribute ``raw_sql``)."""
         who = current() or self.security_context
-        if who is None or self.model is None or not self.model.policies:
+        model = self.semantic.model
+        if who is None or model is None or not model.policies:
             return
         if not who.attributes.get("raw_sql"):
             raise AccessDenied(
@@ -84,7 +93,7 @@ class GovernanceMethods:
         """`result` with personal data masked, for a prompt to a language model."""
         from aiser_jupyter.semantic.masking import mask_for_model
 
-        return mask_for_model(self, result, allow_pii=allow_pii)
+        return mask_for_model(self.semantic, result, allow_pii=allow_pii)
 
     # -- audit ---------------------------------------------------------------------------
 
@@ -139,7 +148,7 @@ class GovernanceMethods:
         except AiserError as exc:  # raising would unhook the listener: say so, keep listening
             warnings.warn(f"not audited: {exc}", RuntimeWarning, stacklevel=2)
 
-    def _audit_refusal(self, kind: str, query: Any, error: Exception) -> None:
+    def refused(self, kind: str, query: Any, error: Exception) -> None:
         """A query refused before it ran (a policy said no, or it was malformed)."""
         if self._audit_log is None:
             return
@@ -180,7 +189,7 @@ class GovernanceMethods:
         Result's columns (`column` alone, if given), as data, a text tree and a graph."""
         from aiser_jupyter.governance.lineage import lineage_of
 
-        return lineage_of(self, target, column)
+        return lineage_of(self.semantic, target, column)
 
     def profile(
         self, table: str, connection: str | None = None, schema: str | None = None
@@ -190,7 +199,7 @@ class GovernanceMethods:
         from aiser_jupyter.governance.quality import profile_table
 
         self.check_raw_access()
-        return profile_table(self, table, connection, schema)
+        return profile_table(self.semantic, table, connection, schema)
 
     def check(
         self, checks: Check | Sequence[Check] | None = None, *, cube: str | None = None
@@ -200,11 +209,11 @@ class GovernanceMethods:
         from aiser_jupyter.governance.checks import Check, CheckError, declared_checks, run_checks
 
         if checks is None:
-            if self.model is None:
+            if self.semantic.model is None:
                 raise CheckError("No checks given, and no semantic model loaded to declare any")
-            chosen = declared_checks(self.model, cube)
+            chosen = declared_checks(self.semantic.model, cube)
         else:
             chosen = [checks] if isinstance(checks, Check) else list(checks)
         if any(c.table is not None for c in chosen):
             self.check_raw_access()
-        return run_checks(self, chosen)
+        return run_checks(self.semantic, chosen)

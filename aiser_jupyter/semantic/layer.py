@@ -1,7 +1,10 @@
-"""The semantic-layer half of Session: the loaded model, Cube queries, rollups.
+"""The semantic part: the loaded Cube model, queries compiled through it, rollups.
 
-A mixin so that Session keeps one public surface while each file keeps one job; it
-uses Session's connections and its ``_run`` (which records history and hides secrets).
+``SemanticLayer(settings, connection, run, ...)`` owns the model, its rollups and the
+local DuckDB that holds them. It reads connections through `connection` (a name or None
+to a Connection), runs SQL through `run` (``Executor.run``: history, secrets hidden),
+learns who is asking from `context` (the Session's security context) and reports a query
+refused before it ran to `refused` (the audit log). `changed("model")` tells the views.
 """
 
 from __future__ import annotations
@@ -17,16 +20,31 @@ if TYPE_CHECKING:
     from aiser_jupyter.security.context import SecurityContext
     from aiser_jupyter.semantic.model import SemanticModel
     from aiser_jupyter.semantic.preagg import PreAggregationStore, Rollup
+    from aiser_jupyter.sources.connection import Connection
 
 
-class SemanticMethods:
-    """Session methods over the semantic model (``Session.model``)."""
+class SemanticLayer:
+    """The loaded model (``model``) and Cube queries over it."""
 
-    settings: Settings
-    model: SemanticModel | None
-    _rollups: list[Rollup]
-    _preaggregations: PreAggregationStore | None
-    changed: Callable[[str], None]
+    def __init__(
+        self,
+        settings: Settings,
+        connection: Callable[[str | None], Connection],
+        run: Callable[..., Result],
+        *,
+        changed: Callable[[str], None] = lambda what: None,
+        context: Callable[[], SecurityContext | None] = lambda: None,
+        refused: Callable[[str, Any, Exception], None] = lambda kind, query, error: None,
+    ):
+        self.settings = settings
+        self.connection = connection
+        self.run = run
+        self.changed = changed
+        self.context = context
+        self.refused = refused
+        self.model: SemanticModel | None = None
+        self._rollups: list[Rollup] = []
+        self._preaggregations: PreAggregationStore | None = None
 
     def load_model(self, source: Any) -> SemanticModel:
         """Load a Cube data model (a YAML file, a folder of them, or a dict) for `query`."""
@@ -61,7 +79,7 @@ class SemanticMethods:
         such as the masking salt show as ``***``."""
         from aiser_jupyter.security.secrets import redact
 
-        plan, conn = self._plan(query, connection, self._context(context))
+        plan, conn = self._plan(query, connection, self._who(context))
         return conn.name, redact(plan.sql(conn.engine.dialect)[0])
 
     def query(
@@ -82,7 +100,7 @@ class SemanticMethods:
         from aiser_jupyter.semantic.runner import compare_queries, parse_text
 
         raw = parse_text(query) if isinstance(query, str) else dict(query)
-        who = self._context(context)
+        who = self._who(context)
         with acting_as(who):
             if compared := compare_queries(raw):
                 return self._compare(raw, compared, connection, who)
@@ -94,9 +112,7 @@ class SemanticMethods:
         try:
             plan, conn = self._plan(raw, connection, who)
         except AiserError as exc:
-            refused = getattr(self, "_audit_refusal", None)
-            if refused is not None:
-                refused("query", raw, exc)
+            self.refused("query", raw, exc)
             raise
         rollup, compiler = plan.pre_aggregation(self._rollups) if not plan.masks else (None, None)
         notes = ["semantic query"]
@@ -110,7 +126,7 @@ class SemanticMethods:
             notes.append(f"pre-aggregation {rollup.full_name}")
         if plan.masks:
             notes.append(f"masked: {', '.join(sorted(plan.masks))}")
-        result = self._run(conn, "query", sql, lambda: (sql, None), None, notes)
+        result = self.run(conn, "query", sql, lambda: (sql, None), None, notes)
         result.query, result.annotation = raw, plan.annotation
         result.pre_aggregation = rollup.full_name if rollup is not None else None
         if total_sql is not None:
@@ -166,14 +182,12 @@ class SemanticMethods:
             built.append(rollup.full_name)
         return built
 
-    def _context(
-        self, context: SecurityContext | Mapping[str, Any] | None
-    ) -> SecurityContext | None:
+    def _who(self, context: SecurityContext | Mapping[str, Any] | None) -> SecurityContext | None:
         """The requester: the one given, else the Session's own (``set_context``), if any."""
         from aiser_jupyter.security.context import as_context
 
         given = as_context(context)
-        return given if given is not None else getattr(self, "security_context", None)
+        return given if given is not None else self.context()
 
     def _plan(
         self,
@@ -205,3 +219,8 @@ class SemanticMethods:
         if path is not None:
             Path(path).write_text(text, encoding="utf-8")
         return text
+
+    def close(self) -> None:
+        if self._preaggregations is not None:
+            self._preaggregations.engine.close()
+            self._preaggregations = None
