@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from aiser_jupyter.agent.answer import Answer
     from aiser_jupyter.analysis import Insights
     from aiser_jupyter.boards.board import Dashboard
+    from aiser_jupyter.engines.connection import Connection
     from aiser_jupyter.governance.checks import CheckReport
     from aiser_jupyter.governance.lineage import Lineage
     from aiser_jupyter.governance.quality import Profile
@@ -38,7 +39,6 @@ if TYPE_CHECKING:
     from aiser_jupyter.security.context import SecurityContext
     from aiser_jupyter.semantic.model import SemanticModel
     from aiser_jupyter.sessions import Session
-    from aiser_jupyter.sources.connection import Connection
     from aiser_jupyter.widgets.chart import ChartWidget
     from aiser_jupyter.widgets.connections import ConnectionPanel
     from aiser_jupyter.widgets.schema import SchemaBrowser

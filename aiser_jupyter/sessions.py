@@ -50,10 +50,10 @@ if TYPE_CHECKING:
     from aiser_jupyter.agent.answer import Answer
     from aiser_jupyter.analysis.insight import Insights
     from aiser_jupyter.charts import Chart
+    from aiser_jupyter.engines.connection import Connection
     from aiser_jupyter.engines.router import RoutePlan
     from aiser_jupyter.security.context import SecurityContext
     from aiser_jupyter.semantic.model import SemanticModel
-    from aiser_jupyter.sources.connection import Connection
 
 
 class Session:

@@ -14,10 +14,10 @@ import pytest
 
 from aiser_jupyter import sessions
 from aiser_jupyter.engines.catalog import RoutingError
+from aiser_jupyter.engines.connection import Connection
 from aiser_jupyter.engines.duckdb import DuckDBEngine
 from aiser_jupyter.engines.registry import _KINDS, EngineKind, engine_kind
 from aiser_jupyter.errors import QueryError
-from aiser_jupyter.sources.connection import Connection
 from aiser_jupyter.sources.sample import retail_tables
 
 RETAIL = retail_tables()

@@ -189,7 +189,7 @@ def test_awkward_names_are_quoted_and_schemas_kept(session):
 
 
 def test_other_connections_name_their_data_source(session):
-    from aiser_jupyter.sources.connection import Connection
+    from aiser_jupyter.engines.connection import Connection
 
     duck = session.connection()
     warehouse = Connection("warehouse", duck.engine, "duckdb://")

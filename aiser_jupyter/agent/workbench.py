@@ -25,11 +25,11 @@ if TYPE_CHECKING:
 
     from aiser_jupyter.agent.vocabulary import ValueIndex
     from aiser_jupyter.config import Settings
+    from aiser_jupyter.engines.connection import Connection
     from aiser_jupyter.memory import Memory
     from aiser_jupyter.result import Result
     from aiser_jupyter.semantic.layer import SemanticLayer
     from aiser_jupyter.semantic.model import SemanticModel
-    from aiser_jupyter.sources.connection import Connection
     from aiser_jupyter.sources.sources import Sources
 
 

@@ -29,8 +29,8 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
     from aiser_jupyter.engines.catalog import Source
+    from aiser_jupyter.engines.connection import Connection
     from aiser_jupyter.engines.router import RoutePlan
-    from aiser_jupyter.sources.connection import Connection
 
 MIB = 1 << 20
 SUFFIX = ".arrow"

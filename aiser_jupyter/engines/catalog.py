@@ -15,7 +15,7 @@ from aiser_jupyter.errors import QueryError
 if TYPE_CHECKING:
     from sqlglot import exp
 
-    from aiser_jupyter.sources.connection import Connection
+    from aiser_jupyter.engines.connection import Connection
 
 FILE_FUNCTIONS = ("ReadParquet", "ReadCSV")
 FILE_FUNCTION_NAMES = {"read_parquet", "read_csv", "read_csv_auto", "read_json", "read_json_auto"}

@@ -20,7 +20,7 @@ from aiser_jupyter.security.secrets import redact
 
 if TYPE_CHECKING:
     from aiser_jupyter.config import Settings
-    from aiser_jupyter.sources.connection import Connection
+    from aiser_jupyter.engines.connection import Connection
 
 Prepare = Callable[[], tuple[str, Any]]
 """Returns the final SQL and its parameter values (called inside the recorded span)."""

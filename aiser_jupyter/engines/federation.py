@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from sqlglot import exp
 
     from aiser_jupyter.engines.catalog import Source
-    from aiser_jupyter.sources.connection import Connection
+    from aiser_jupyter.engines.connection import Connection
 
 _names = itertools.count(1)
 PULLED = "__aiser_pull_{}"

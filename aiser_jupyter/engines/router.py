@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
     from sqlglot import exp
 
-    from aiser_jupyter.sources.connection import Connection
+    from aiser_jupyter.engines.connection import Connection
 
 AS_WRITTEN, PUSHDOWN, FEDERATE, SCALE_OUT = "as written", "pushdown", "federate", "scale out"
 TIMINGS_KEPT = 20

@@ -1,8 +1,9 @@
 """The router part: where a query runs (pushed down, federated in DuckDB, scaled out to
 Spark), and the result cache that answers a repeat whose sources have not changed.
 
-``Routing(settings, sources, executor)`` reads the connections from `sources` (a
-``Sources``: ``connections``, ``connection``, ``default_duckdb``, ``external_tables``) and
+``Routing(settings, sources, executor)`` reads the connections from `sources` (anything
+with ``connections``, ``connection``, ``default_duckdb`` and ``external_tables``: the
+``ConnectionSource`` protocol, which ``sources.Sources`` meets) and
 runs through `executor` (an ``Executor``: history, secrets hidden), the routed plan
 reaching it as an engine whose ``execute`` looks in the cache, runs the plan, and keeps
 the answer. ``forget`` is called when the connections change (their catalogs are read
@@ -13,8 +14,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
+from aiser_jupyter.engines.connection import Connection
 from aiser_jupyter.engines.router import FEDERATE, PUSHDOWN, SCALE_OUT, Host, RoutePlan, Router
 
 if TYPE_CHECKING:
@@ -24,13 +26,22 @@ if TYPE_CHECKING:
     from aiser_jupyter.engines.cache import CacheStats, ResultCache
     from aiser_jupyter.engines.execute import Executor
     from aiser_jupyter.result import Result
-    from aiser_jupyter.sources.connection import Connection
-    from aiser_jupyter.sources.sources import Sources
 
 CACHE_DEFAULTS = {"cache": "on", "cache_ttl": 0, "cache_memory_mb": 512, "cache_disk_mb": 4096}
 """Settings the cache reads (``AISER_CACHE``…), with the values used until Settings has them.
 ``cache_ttl`` is for database results, which cannot say whether they changed: 0 keeps none
 (a re-run cell shows today's rows); files, lakes and APIs are cached by their version."""
+
+
+class ConnectionSource(Protocol):
+    """What the router reads of the connections (``sources.Sources`` is one)."""
+
+    connections: dict[str, Connection]
+    external_tables: dict[str, Any]
+
+    def connection(self, name: str | None = None) -> Connection: ...
+
+    def default_duckdb(self) -> Connection: ...
 
 
 @dataclass
@@ -49,7 +60,7 @@ class RoutedEngine:
 class Routing:
     """Places queries on engines and answers repeats from the cache."""
 
-    def __init__(self, settings: Settings, sources: Sources, executor: Executor):
+    def __init__(self, settings: Settings, sources: ConnectionSource, executor: Executor):
         self.settings = settings
         self.sources = sources
         self.executor = executor
@@ -178,8 +189,6 @@ class Routing:
 
 def _as(target: Connection, engine: RoutedEngine) -> Connection:
     """`target` under its own name, with the plan as its engine."""
-    from aiser_jupyter.sources.connection import Connection
-
     return Connection(target.name, engine, target.url)  # type: ignore[arg-type]
 
 

@@ -17,7 +17,7 @@ from sqlglot.dialects.dialect import Dialect
 from aiser_jupyter.errors import AiserError, UnknownConnection
 
 if TYPE_CHECKING:
-    from aiser_jupyter.sources.connection import Connection
+    from aiser_jupyter.engines.connection import Connection
 
 DEFAULT_SCHEMAS = ("main", "public")
 CURRENCY = re.compile(r"price|amount|revenue|cost|total|sales")

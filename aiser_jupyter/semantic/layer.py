@@ -17,10 +17,10 @@ from aiser_jupyter.result import Result
 
 if TYPE_CHECKING:
     from aiser_jupyter.config import Settings
+    from aiser_jupyter.engines.connection import Connection
     from aiser_jupyter.security.context import SecurityContext
     from aiser_jupyter.semantic.model import SemanticModel
     from aiser_jupyter.semantic.preagg import PreAggregationStore, Rollup
-    from aiser_jupyter.sources.connection import Connection
 
 
 class SemanticLayer:

@@ -414,8 +414,8 @@ class PreAggregationStore:
     """Rollup tables in a DuckDB file (or memory), with what each was built from and when."""
 
     def __init__(self, database: str = ":memory:"):
+        from aiser_jupyter.engines.connection import Connection
         from aiser_jupyter.engines.duckdb import DuckDBEngine
-        from aiser_jupyter.sources.connection import Connection
 
         self.engine = DuckDBEngine(database)
         self._states: dict[str, tuple[str, str | None, datetime] | None] = {}

@@ -18,10 +18,10 @@ from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from aiser_jupyter.engines.connection import Connection
 from aiser_jupyter.errors import AiserError, ConnectionFailed, UnknownConnection
 from aiser_jupyter.security.secrets import redact, redact_url
 from aiser_jupyter.sources import targets
-from aiser_jupyter.sources.connection import Connection
 
 if TYPE_CHECKING:
     import pandas as pd
