@@ -17,7 +17,7 @@ from IPython.utils.capture import capture_output
 import aiser_jupyter as aiser
 from aiser_jupyter.widgets.chart import ChartWidget
 from aiser_jupyter.widgets.connections import ConnectionPanel
-from aiser_jupyter.widgets.display import widgets_live
+from aiser_jupyter.widgets.frontend import widgets_live
 from aiser_jupyter.widgets.schema import SchemaBrowser
 from aiser_jupyter.widgets.table import ResultTable
 

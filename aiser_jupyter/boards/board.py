@@ -226,11 +226,13 @@ class Dashboard:
         elif isinstance(item, KpiItem):
             measure = result.to_arrow().column_names[0]
             rows = result.to_arrow().column(0).to_pylist()
-            panel.html = render.kpi_html(rows[0] if rows else None, column_format(result, measure))
+            panel.html = render.kpi_html(
+                rows[0] if rows else None, render.column_format(result, measure)
+            )
         elif isinstance(item, TableItem):
             frame = result.df.head(item.rows)
-            titles = {c: column_title(result, c) for c in frame.columns}
-            formats = {c: column_format(result, c) for c in frame.columns}
+            titles = {c: render.column_title(result, c) for c in frame.columns}
+            formats = {c: render.column_format(result, c) for c in frame.columns}
             panel.html = render.table_html(frame, titles, formats)
         elif isinstance(item, ChartItem):
             from aiser_jupyter.charts import chart
@@ -298,7 +300,7 @@ class Dashboard:
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
         from aiser_jupyter.boards.export import static_html
-        from aiser_jupyter.widgets.display import widgets_live
+        from aiser_jupyter.widgets.frontend import widgets_live
 
         if widgets_live():
             return self.widget._repr_mimebundle_(**kwargs)
@@ -307,15 +309,3 @@ class Dashboard:
     def __repr__(self) -> str:
         when = self.updated.strftime("%H:%M") if self.updated else "never"
         return f"<Dashboard {self.title!r}: {len(self.items)} items, updated {when}>"
-
-
-def column_title(result: Any, column: str) -> str:
-    for members in (result.annotation or {}).values():
-        if column in members:
-            return members[column].get("shortTitle") or members[column].get("title") or column
-    return column
-
-
-def column_format(result: Any, column: str) -> str | None:
-    measures = (result.annotation or {}).get("measures", {})
-    return measures.get(column, {}).get("format")

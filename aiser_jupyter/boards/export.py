@@ -167,11 +167,11 @@ def _live_data(dashboard: Dashboard, index: int, max_rows: int) -> tuple[Any, st
         },
         "order": _order(query),
         "limit": query.get("limit"),
-        "formats": {c: fmt for c in base if (fmt := _format(panel.result, c))},
+        "formats": {c: fmt for c in base if (fmt := render.column_format(panel.result, c))},
     }
     if isinstance(item, ChartItem):
         spec = panel.chart.spec
-        names = {m: _short(panel.result, m) for m in spec.y}
+        names = {m: render.column_title(panel.result, m) for m in spec.y}
         live.update(kind=spec.kind, x=spec.x, y=list(spec.y), series=spec.series, names=names)
     else:
         live["kind"] = "kpi" if isinstance(item, KpiItem) else "table"
@@ -184,18 +184,6 @@ def _order(query: dict[str, Any]) -> list[list[Any]]:
     order = query.get("order") or {}
     pairs = order.items() if isinstance(order, dict) else order
     return [[member, direction == "desc"] for member, direction in pairs]
-
-
-def _format(result: Any, column: str) -> str | None:
-    from aiser_jupyter.boards.board import column_format
-
-    return column_format(result, column)
-
-
-def _short(result: Any, column: str) -> str:
-    from aiser_jupyter.boards.board import column_title
-
-    return column_title(result, column)
 
 
 def export_html(dashboard: Dashboard, max_rows: int = 20_000) -> str:

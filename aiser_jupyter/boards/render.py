@@ -76,3 +76,15 @@ def card_html(index: int, title: str | None, width: int, kind: str, body: str) -
 
 def style_tag() -> str:
     return f"<style>{static_text('dashboard.css')}</style>"
+
+
+def column_title(result: Any, column: str) -> str:
+    for members in (result.annotation or {}).values():
+        if column in members:
+            return members[column].get("shortTitle") or members[column].get("title") or column
+    return column
+
+
+def column_format(result: Any, column: str) -> str | None:
+    measures = (result.annotation or {}).get("measures", {})
+    return measures.get(column, {}).get("format")

@@ -19,8 +19,9 @@ from sqlglot import exp
 
 if TYPE_CHECKING:
     from aiser_jupyter.result import Result
-    from aiser_jupyter.semantic.layer import SemanticLayer
 
+DEFAULT_MASK = "hash"
+"""How personal data shows when no matching policy says otherwise."""
 HIDDEN = "***"
 KEEP_LAST = 4
 SALT_FILE = "mask.salt"
@@ -92,14 +93,12 @@ def mask_value(value: Any, mode: str, kind: Any = None) -> Any:
     return HIDDEN + text[-KEEP_LAST:]
 
 
-def pii_columns(semantic: SemanticLayer, result: Result) -> dict[str, tuple[str, Any]]:
+def pii_columns(semantic: Any, result: Result) -> dict[str, tuple[str, Any]]:
     """Columns of `result` that hold personal data not masked yet: column → (mode, pii kind).
 
     A semantic result says so in its annotation; any other result's columns are matched by
     name against the model's personal-data dimensions (their column, or their member name).
     """
-    from aiser_jupyter.semantic.policies import DEFAULT_MASK
-
     found: dict[str, tuple[str, Any]] = {}
     for group in (result.annotation or {}).values():
         for column, info in group.items():
@@ -133,7 +132,7 @@ def _column_of(member: Any) -> str | None:
     return parsed.name if isinstance(parsed, exp.Column) else None
 
 
-def mask_for_model(semantic: SemanticLayer, result: Result, *, allow_pii: bool = False) -> Result:
+def mask_for_model(semantic: Any, result: Result, *, allow_pii: bool = False) -> Result:
     """`result` with its personal-data columns masked, for text that leaves the machine (a
     language model's prompt). The result itself is left as it is; `allow_pii` sends it as is."""
     import dataclasses

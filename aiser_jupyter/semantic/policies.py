@@ -24,14 +24,13 @@ from typing import TYPE_CHECKING, Any
 
 from aiser_jupyter.security.context import AccessDenied, SecurityContext, as_context
 from aiser_jupyter.semantic.loader import ModelError
+from aiser_jupyter.semantic.masking import DEFAULT_MASK
 
 if TYPE_CHECKING:
     from aiser_jupyter.semantic.model import Cube, SemanticModel
 
 MASK_MODES = ("none", "partial", "hash", "null")
 """From most to least revealing: of several matching policies, the most revealing wins."""
-DEFAULT_MASK = "hash"
-"""How personal data shows when no matching policy says otherwise."""
 
 
 @dataclass(frozen=True)

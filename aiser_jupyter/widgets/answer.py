@@ -3,7 +3,7 @@
 A question not answered offers the questions the data can answer as buttons: a click asks
 it through ``Session.ask`` (as ``%%ask`` does) and shows the new answer below. An answered
 question has thumbs up and down: a click is ``Session.feedback``. Used only where widgets
-render (`display.widgets_live`); elsewhere an Answer is its static HTML.
+render (`frontend.widgets_live`); elsewhere an Answer is its static HTML.
 """
 
 from __future__ import annotations

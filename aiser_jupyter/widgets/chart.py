@@ -105,7 +105,7 @@ class ChartWidget(anywidget.AnyWidget):
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
         """The live view where a widget front end runs; the self-contained HTML always."""
-        from aiser_jupyter.widgets.display import widgets_live
+        from aiser_jupyter.widgets.frontend import widgets_live
 
         static = {
             "text/plain": repr(self.chart.spec),
