@@ -72,6 +72,44 @@ def test_a_dropped_filter_is_sent_back_and_repaired(retail, llm):  # noqa: F811
     assert result.notes == []
 
 
+def test_an_anchored_today_reads_the_same_with_a_model(retail, llm):  # noqa: F811
+    """AISER_TODAY anchors "last quarter" for the model path's check as for the planner: the
+    model's query with the anchored quarter's dates covers the question; real today's not."""
+    retail.settings.today = "2025-01-15"
+    q4 = {"dimension": "orders.order_date", "dateRange": ["2024-10-01", "2024-12-31"]}
+    q3 = {"dimension": "orders.order_date", "dateRange": ["2024-07-01", "2024-09-30"]}
+    (expected,) = raw(
+        retail,
+        "SELECT sum(revenue) FROM orders WHERE order_date BETWEEN '2024-10-01' AND '2024-12-31'",
+    )[0]
+
+    def repair(body):
+        assert gaps_sent(body) == [
+            "period 2024-10-01 to 2024-12-31 on orders.order_date is missing",
+            "period 2024-07-01 to 2024-09-30 on orders.order_date was not asked for",
+        ]
+        return Call(
+            "run_semantic_query",
+            {"query": {"measures": ["orders.revenue"], "timeDimensions": [q4]}},
+        )
+
+    llm.script(
+        Call(
+            "run_semantic_query",
+            {"query": {"measures": ["orders.revenue"], "timeDimensions": [q3]}},
+        ),
+        repair,
+        lambda body: "Revenue last quarter: see the table.",
+    )
+    try:
+        result = retail.ask("revenue last quarter")
+    finally:
+        retail.settings.today = ""
+    assert result.status == "answered"
+    assert tool_oks(result) == [False, True]
+    assert result.df.iloc[0, 0] == pytest.approx(expected)
+
+
 def test_a_filter_dropped_twice_asks_the_user_with_no_numbers(retail, llm):  # noqa: F811
     def again(body):
         assert gaps_sent(body) == [SEGMENT_GAP]

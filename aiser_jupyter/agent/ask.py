@@ -16,7 +16,7 @@ from aiser_jupyter.agent.answer import Answer
 from aiser_jupyter.agent.coverage import clarify_text, phrasing
 from aiser_jupyter.agent.loop import ModelUnavailable, Step, run_loop
 from aiser_jupyter.agent.narrate import narrate, ungrounded
-from aiser_jupyter.agent.offline import answer_offline
+from aiser_jupyter.agent.offline import anchor_today, answer_offline
 from aiser_jupyter.agent.planner import Plan, plan_question
 from aiser_jupyter.agent.prompts import system_prompt
 from aiser_jupyter.agent.registry import agent_tools
@@ -135,7 +135,8 @@ def _plan(session: Any, question: str, previous: Answer | None, recall: Any) -> 
         values = None
     glossary = list(recall.glossary.items()) if recall is not None else []
     earlier = previous.plan if previous is not None else None
-    return plan_question(question, session.model, values, earlier, glossary)
+    today = anchor_today(session.settings.today, session.model, values)  # as offline
+    return plan_question(question, session.model, values, earlier, glossary, today)
 
 
 def _ground(answer: Answer, evidence: list[str], model: Any) -> None:

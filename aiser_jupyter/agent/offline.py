@@ -131,7 +131,7 @@ def _decline_empty(
     return answer
 
 
-def anchor_today(setting: str, model: Any, values: ValueIndex) -> date | None:
+def anchor_today(setting: str, model: Any, values: ValueIndex | None) -> date | None:
     """The day relative periods count from, when the user anchors it for historical data:
     ``AISER_TODAY`` (a date, or ``data`` for the last day of the data), else a cube's
     ``meta: {today: ...}`` in the model; None: the real today."""
@@ -141,7 +141,7 @@ def anchor_today(setting: str, model: Any, values: ValueIndex) -> date | None:
     if not anchor:
         return None
     if anchor == "data":
-        ends = [end for _, end in values.time_bounds.values()]
+        ends = [end for _, end in values.time_bounds.values()] if values is not None else []
         return max(ends) if ends else None
     try:
         return date.fromisoformat(anchor)
