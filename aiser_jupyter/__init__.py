@@ -14,16 +14,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from aiser_jupyter.__about__ import __version__
-from aiser_jupyter.errors import (
-    AiserError,
-    ConnectionFailed,
-    ParameterError,
-    QueryError,
-    QueryInterrupted,
-    QueryTimeout,
-    UnknownConnection,
-    UnsafeSQLError,
-)
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -273,6 +263,19 @@ for _name in ("chart", "kpi", "table", "text", "date_range", "values"):
 del _name
 
 _LAZY_ERRORS = {
+    **dict.fromkeys(
+        [
+            "AiserError",
+            "ConnectionFailed",
+            "ParameterError",
+            "QueryError",
+            "QueryInterrupted",
+            "QueryTimeout",
+            "UnknownConnection",
+            "UnsafeSQLError",
+        ],
+        "aiser_jupyter.errors",
+    ),
     "AccessDenied": "aiser_jupyter.security.context",
     "CheckError": "aiser_jupyter.governance.checks",
     "DashboardError": "aiser_jupyter.boards.spec",
@@ -282,7 +285,8 @@ _LAZY_ERRORS = {
     "RoutingError": "aiser_jupyter.engines.catalog",
     "ServerFailed": "aiser_jupyter.server.run",
 }
-"""Error classes whose modules are not cheap to import: imported on first use."""
+"""The error classes a user catches, imported when first named (``%load_ext`` stays a few
+milliseconds: it imports none of their modules)."""
 
 
 def __getattr__(name: str) -> Any:

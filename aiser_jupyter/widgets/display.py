@@ -14,7 +14,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from aiser_jupyter.widgets.frontend import widgets_live
+
+def widgets_live() -> bool:
+    """``frontend.widgets_live``, imported when something is first displayed."""
+    from aiser_jupyter.widgets.frontend import widgets_live as live
+
+    return live()
 
 
 def register_formatters(shell: Any) -> None:
