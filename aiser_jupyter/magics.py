@@ -373,7 +373,7 @@ class AiserMagics(Magics):
         return None
 
     def _memory(self, args: argparse.Namespace) -> Any:
-        memory = self.session.agent.workbench.memory
+        memory = self.session.agent.memory
         if args.action == "list":
             return memory.to_frame()
         if args.action == "search":

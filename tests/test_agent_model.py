@@ -148,7 +148,7 @@ def test_an_unreachable_model_falls_back_and_the_key_never_shows(retail, tmp_pat
     retail.settings.api_base = f"http://127.0.0.1:{free_port()}/v1"
     result = retail.ask("how many orders")
     assert result.offline and "could not be reached" in result.notes[0]
-    retail.agent.workbench.memory.export(tmp_path / "memory.json")
+    retail.agent.memory.export(tmp_path / "memory.json")
     shown = [
         repr(result),
         result._repr_html_(),

@@ -116,7 +116,7 @@ def test_answers_are_remembered_and_the_glossary_is_used(ip, retail):
         "WHERE segment = 'enterprise'",
     )
     assert answer.df["orders.revenue"][0] == pytest.approx(expected[0][0])
-    episodes = retail.agent.workbench.memory.similar_episodes("revenue of big spenders")
+    episodes = retail.agent.memory.similar_episodes("revenue of big spenders")
     assert episodes and episodes[0].sql == answer.sql
     listed = run(ip, "%aiser memory list")
     assert {"glossary", "episode", "turn"} <= set(listed["kind"])

@@ -31,7 +31,7 @@ def rows(answer: Answer) -> dict:
 
 
 def episodes(session) -> list:
-    return session.agent.workbench.memory.entries("episode")
+    return session.agent.memory.entries("episode")
 
 
 @pytest.fixture
@@ -57,7 +57,7 @@ def test_feedback_is_kept_and_a_new_session_on_the_same_memory_reuses_it(retail)
     assert answer.status == "answered" and answer.rateable and answer.verdict is None
     retail.agent.feedback(True)
     assert answer.verdict is True
-    location = retail.agent.workbench.memory.location
+    location = retail.agent.memory.location
     retail.close()
     sessions._session = None  # a new kernel: same AISER_HOME, same memory file
 
@@ -137,12 +137,9 @@ def test_feedback_magic_marks_the_last_answer(ip, retail):
     answer = run(ip, "%%ask --offline --no-cell\nhow many orders")
     run(ip, "%aiser feedback good")
     assert answer.verdict is True
-    assert retail.agent.workbench.memory.confirmed("How many orders?").id == answer.episode_id
+    assert retail.agent.memory.confirmed("How many orders?").id == answer.episode_id
     run(ip, "%aiser feedback bad")
-    assert (
-        answer.verdict is False
-        and retail.agent.workbench.memory.confirmed("how many orders") is None
-    )
+    assert answer.verdict is False and retail.agent.memory.confirmed("how many orders") is None
     error = run_failing(ip, "%aiser feedback maybe")
     assert "invalid choice" in str(error)
 
@@ -255,6 +252,6 @@ def test_thumbs_on_an_answered_answer_record_the_verdict(ip, retail, monkeypatch
     assert view.suggestions == []
     view.thumbs[0].click()
     assert answer.verdict is True and all(b.disabled for b in view.thumbs)
-    assert retail.agent.workbench.memory.confirmed("revenue by segment").id == answer.episode_id
+    assert retail.agent.memory.confirmed("revenue by segment").id == answer.episode_id
     assert view.said.value.startswith("Thanks")
     assert AnswerView(answer, retail).thumbs[1].disabled  # drawn again: the verdict stays

@@ -203,7 +203,7 @@ def test_an_answer_is_pushed_and_thumbs_from_the_panel_reach_its_memory(loaded):
     (reply,) = loaded.sent(seen, "reply")
     assert reply["ok"] is True and reply["message"].startswith("Thanks")
     code = (
-        "memory = aiser.session().agent.workbench.memory\n"
+        "memory = aiser.session().agent.memory\n"
         "print(memory.confirmed('Revenue by region?').id == answer.episode_id)"
     )
     seen = loaded.execute(code)
@@ -211,9 +211,7 @@ def test_an_answer_is_pushed_and_thumbs_from_the_panel_reach_its_memory(loaded):
 
     seen = loaded.request("feedback", good=False)
     assert loaded.sent(seen, "update")[0]["answer"]["verdict"] is False
-    seen = loaded.execute(
-        "print(aiser.session().agent.workbench.memory.confirmed('revenue by region'))"
-    )
+    seen = loaded.execute("print(aiser.session().agent.memory.confirmed('revenue by region'))")
     assert [m["content"]["text"] for m in seen if m["msg_type"] == "stream"] == ["None\n"]
 
 

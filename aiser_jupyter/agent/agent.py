@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from aiser_jupyter.agent.answer import Answer
     from aiser_jupyter.agent.workbench import Workbench
     from aiser_jupyter.history import HistoryEntry
+    from aiser_jupyter.memory import Memory
 
 
 class Agent:
@@ -72,9 +73,14 @@ class Agent:
         self.changed("answer")
         return answer
 
+    @property
+    def memory(self) -> Memory:
+        """The agent's memory: facts, rules, terms and answered questions (``%aiser memory``)."""
+        return self.workbench.memory
+
     def remember(self, text: str) -> int:
         """Keep a fact, preference, rule or ``term = meaning`` for later questions; its id."""
-        return self.workbench.memory.remember(text).id
+        return self.memory.remember(text).id
 
     # -- tools -----------------------------------------------------------------------------
 
