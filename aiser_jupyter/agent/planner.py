@@ -354,38 +354,30 @@ def _decline(
 
 
 def _unclear(plan: Plan, hints: Hints, unclear: list[str]) -> tuple[Plan, Hints]:
+    """Why words were not understood: the data lacks them, they are vague, or unknown."""
     unknown = hints.unknown
-    lacking = [w for w in unknown if _lacking(w)]
-    if lacking:
-        named = ", ".join(f"'{w}'" for w in lacking)
-        return _decline(
-            plan,
+    for found, status, says in (
+        (
+            [w for w in unknown if _lacking(w)],
             "unanswerable",
-            f"The data holds nothing for {named}: no measure, dimension or value of the model "
+            "The data holds nothing for {}: no measure, dimension or value of the model "
             "matches it.",
-            unclear,
-            hints,
-        )
-    vague = [w for w in unknown if w.lower() in VAGUE]
-    if vague:
-        named = ", ".join(f"'{w}'" for w in vague)
-        return _decline(
-            plan,
+        ),
+        (
+            [w for w in unknown if w.lower() in VAGUE],
             "clarify",
-            f"{named} needs saying how it is measured: name a measure of the model.",
-            unclear,
-            hints,
-        )
-    if unknown:
-        named = ", ".join(f"'{w}'" for w in unknown)
-        return _decline(
-            plan,
+            "{} needs saying how it is measured: name a measure of the model.",
+        ),
+        (
+            unknown,
             "clarify",
-            f"I could not match {named} to any measure, dimension or value of the model, so "
-            "I did not answer.",
-            unclear,
-            hints,
-        )
+            "I could not match {} to any measure, dimension or value of the model, so I did "
+            "not answer.",
+        ),
+    ):
+        if found:
+            named = ", ".join(f"'{w}'" for w in found)
+            return _decline(plan, status, says.format(named), unclear, hints)
     return _decline(
         plan,
         "clarify",
