@@ -340,7 +340,9 @@ class AiserMagics(Magics):
             return None
         if session.model is None:
             raise UsageError("No semantic model loaded: %aiser model load PATH")
-        return session.model.meta() if args.action == "meta" else session.model.summary()
+        from aiser_jupyter.semantic.meta import meta, summary
+
+        return meta(session.model) if args.action == "meta" else summary(session.model)
 
     def _mcp(self, args: argparse.Namespace) -> Any:
         session = self.session

@@ -71,7 +71,9 @@ def model_payload(session: Session) -> dict[str, Any] | None:
     dimensions and segments, titles and descriptions), or None."""
     if session.model is None:
         return None
-    return {"source": str(session.model.source), **session.model.meta()}
+    from aiser_jupyter.semantic.meta import meta
+
+    return {"source": str(session.model.source), **meta(session.model)}
 
 
 def history_payload(session: Session) -> list[dict[str, Any]]:

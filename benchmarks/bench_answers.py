@@ -2,7 +2,7 @@
 tests/answers/: answered right, declined right, wrong or unasked numbers shown (must be
 zero), coverage of the answerable questions, and the planner's p50/p95 time per question.
 
-The baseline in the same run is the semantic compiler alone (``model.to_sql`` of each
+The baseline in the same run is the semantic compiler alone (``to_sql(model, …)`` of each
 answered query), so the planner's time reads as a ratio to work every answer needs anyway.
 
     .venv/bin/python benchmarks/bench_answers.py [SET ...] [--failures]
@@ -20,6 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 def main(argv: list[str]) -> int:
     import aiser_jupyter as aiser
+    from aiser_jupyter.semantic.compiler import to_sql
     from tools.answer_eval import load_set, score_set, set_names
     from tools.eval_data import load
 
@@ -39,7 +40,7 @@ def main(argv: list[str]) -> int:
             plan = session.ask(case.question, offline=True, new=True, run=False).plan
             if plan is not None and plan.status == "answered":
                 started = time.perf_counter()
-                session.model.to_sql(plan.query)
+                to_sql(session.model, plan.query)
                 compile_ms.append((time.perf_counter() - started) * 1000)
         p95 = times[max(0, int(len(times) * 0.95) - 1)]
         missed = score.count("declined wrongly") + score.count("no suggestion")

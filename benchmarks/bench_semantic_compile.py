@@ -1,4 +1,4 @@
-"""Compiling a Cube query to SQL: ``SemanticModel.to_sql(query, "duckdb")`` vs sqlglot alone.
+"""Compiling a Cube query to SQL: ``to_sql(model, query, "duckdb")`` vs sqlglot alone.
 
 The model (a dict below) is a snowflake of 5 cubes: line_items -> orders -> customers ->
 regions, line_items -> products, all many_to_one, each cube with a primary key; orders
@@ -104,33 +104,34 @@ def main() -> None:
     import duckdb
     import sqlglot
 
-    from aiser_jupyter.semantic.model import SemanticModel
+    from aiser_jupyter.semantic.build import load_model
+    from aiser_jupyter.semantic.compiler import to_sql
 
-    model = SemanticModel.load(MODEL)
+    model = load_model(MODEL)
     con = duckdb.connect()
     for table, columns in TABLES.items():
         typed = ", ".join(f"{c} {TYPES.get(c, 'VARCHAR')}" for c in columns.split())
         con.execute(f"CREATE TABLE {table} ({typed})")
-    sql, keyed_sql = model.to_sql(QUERY, "duckdb"), model.to_sql(KEYED, "duckdb")
+    sql, keyed_sql = to_sql(model, QUERY, "duckdb"), to_sql(model, KEYED, "duckdb")
     for text in (sql, keyed_sql):
         con.execute(text).fetchall()  # raises if the compiler wrote SQL DuckDB rejects
     assert "WITH" in keyed_sql and "WITH" not in sql, "expected the keyed vs the plain path"
 
     calls = {
-        "ours: model.to_sql(query)": lambda: model.to_sql(QUERY, "duckdb"),
+        "ours: to_sql(model, query)": lambda: to_sql(model, QUERY, "duckdb"),
         "baseline: parse_one(sql).sql()": (
             lambda: sqlglot.parse_one(sql, read="duckdb").sql("duckdb", pretty=True)
         ),
     }
     full_gcs = gc.get_stats()[2]["collections"]
     times = sample(calls)
-    times |= sample({"variant (keyed): to_sql(query)": lambda: model.to_sql(KEYED, "duckdb")})
+    times |= sample({"variant (keyed): to_sql(query)": lambda: to_sql(model, KEYED, "duckdb")})
     full_gcs = gc.get_stats()[2]["collections"] - full_gcs
     print(f"Cube query -> DuckDB SQL over 5 cubes, {RUNS} runs after {WARMUP} warm-ups (ms)")
     print(f"{'call':<34}{'p50':>8}{'p95':>8}{'p99':>8}")
     for name, samples in times.items():
         print(f"{name:<34}" + "".join(f"{pct(samples, q):>8.3f}" for q in (50, 95, 99)))
-    ours, base = times["ours: model.to_sql(query)"], times["baseline: parse_one(sql).sql()"]
+    ours, base = times["ours: to_sql(model, query)"], times["baseline: parse_one(sql).sql()"]
     for q in (50, 95):
         print(f"ratio ours / baseline at p{q}: {pct(ours, q) / pct(base, q):.2f}x")
     print(f"(full garbage collections while sampling: {full_gcs})")
@@ -138,7 +139,7 @@ def main() -> None:
     verdict = "met" if p95 < TARGET_MS else "MISSED"
     print(f"target p95 under {TARGET_MS:g} ms: {verdict} ({p95:.2f} ms)")
     if "--profile" in sys.argv[1:]:
-        profile(lambda: model.to_sql(QUERY, "duckdb"), RUNS)
+        profile(lambda: to_sql(model, QUERY, "duckdb"), RUNS)
 
 
 if __name__ == "__main__":

@@ -20,8 +20,9 @@ from governance_model import (
 
 from aiser_jupyter.config import home
 from aiser_jupyter.security.context import AccessDenied, SecurityContext
+from aiser_jupyter.semantic.build import load_model
 from aiser_jupyter.semantic.loader import ModelError
-from aiser_jupyter.semantic.model import SemanticModel
+from aiser_jupyter.semantic.meta import meta
 
 BY_STATUS = {"measures": ["orders.revenue", "orders.count"], "dimensions": ["orders.status"]}
 HAND_BY_STATUS = """
@@ -247,13 +248,13 @@ def test_bad_policies_are_model_errors():
     bad["cubes"][0]["joins"] = []
     bad["cubes"][0]["access_policy"] = [{"group": "x", "member_level": {"excludes": ["nope"]}}]
     with pytest.raises(ModelError, match="unknown member 'nope'"):
-        SemanticModel.load(bad)
+        load_model(bad)
     bad["cubes"][0]["access_policy"] = [{"group": "x", "masking": {"email": "scramble"}}]
     with pytest.raises(ModelError, match="unknown masking 'scramble'"):
-        SemanticModel.load(bad)
+        load_model(bad)
     bad["cubes"][0]["access_policy"] = [{"member_level": {}}]
     with pytest.raises(ModelError, match="needs 'role'"):
-        SemanticModel.load(bad)
+        load_model(bad)
 
 
 def test_query_magic_runs_under_the_context(gov, ip):
@@ -286,12 +287,12 @@ def test_meta_lists_only_what_the_requester_may_query(gov):
         entry = next(c for c in meta["cubes"] if c["name"] == cube)
         return {m["name"] for kind in ("measures", "dimensions") for m in entry[kind]}
 
-    assert "customers.segment" not in members(gov.model.meta(NORTH), "customers")
-    assert "customers.email" in members(gov.model.meta(NORTH), "customers")
-    assert "customers.segment" in members(gov.model.meta(SUPPORT), "customers")
-    assert "customers.segment" not in members(gov.model.meta(), "customers")
-    assert "customers.segment" in members(gov.model.meta(ADMIN), "customers")
-    view = next(c for c in gov.model.meta(NORTH)["cubes"] if c["name"] == "sales")
+    assert "customers.segment" not in members(meta(gov.model, NORTH), "customers")
+    assert "customers.email" in members(meta(gov.model, NORTH), "customers")
+    assert "customers.segment" in members(meta(gov.model, SUPPORT), "customers")
+    assert "customers.segment" not in members(meta(gov.model), "customers")
+    assert "customers.segment" in members(meta(gov.model, ADMIN), "customers")
+    view = next(c for c in meta(gov.model, NORTH)["cubes"] if c["name"] == "sales")
     assert {m["name"] for m in view["dimensions"]} == {
         "sales.status",
         "sales.customers_region",

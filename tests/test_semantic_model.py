@@ -14,7 +14,10 @@ import pandas as pd
 import pytest
 
 import aiser_jupyter as aiser
+from aiser_jupyter.semantic.build import load_model
+from aiser_jupyter.semantic.compiler import to_sql
 from aiser_jupyter.semantic.loader import ModelError
+from aiser_jupyter.semantic.meta import meta, summary
 from aiser_jupyter.semantic.model import SemanticModel
 from tests.conftest import run, run_failing
 
@@ -31,7 +34,7 @@ def write(folder: Path, name: str, text: str) -> Path:
 
 def load_error(source) -> ModelError:
     with pytest.raises(ModelError) as caught:
-        SemanticModel.load(source)
+        load_model(source)
     return caught.value
 
 
@@ -108,7 +111,7 @@ def model_folder(tmp_path) -> Path:
 
 
 def test_load_from_a_file():
-    model = SemanticModel.load(RETAIL)
+    model = load_model(RETAIL)
     assert {"orders", "customers", "products"} <= set(model.cubes)
     assert "sales" in model.views
     orders = model.cubes["orders"]
@@ -120,7 +123,7 @@ def test_load_from_a_file():
 
 
 def test_load_from_a_folder_of_files(model_folder):
-    model = SemanticModel.load(model_folder)
+    model = load_model(model_folder)
     assert sorted(model.cubes) == ["customers", "orders"]
     assert list(model.views) == ["sales"]
     assert model.cubes["customers"].where == f"{model_folder / 'cubes/customers.yaml'}:2"
@@ -139,7 +142,7 @@ def test_a_folder_ignores_jupyter_checkpoints_and_hidden_folders(model_folder):
     # Jupyter saves a copy of every file edited in it under .ipynb_checkpoints/
     write(model_folder, "cubes/.ipynb_checkpoints/orders-checkpoint.yml", ORDERS_YML)
     write(model_folder, ".git/old.yml", "cubes: nonsense")
-    model = SemanticModel.load(model_folder)
+    model = load_model(model_folder)
     assert sorted(model.cubes) == ["customers", "orders"]
 
 
@@ -150,7 +153,7 @@ def test_an_empty_folder_or_a_missing_path_is_a_clear_error(tmp_path):
 
 
 def test_load_from_a_dict():
-    model = SemanticModel.load(
+    model = load_model(
         {
             "cubes": [
                 {
@@ -193,8 +196,10 @@ def test_magic_model_load_then_show_every_member(ip, model_folder, capsys):
             ("sales", "sales.customers_region", "dimension", "string"),
         ]
     )
-    meta = run(ip, "%aiser model meta")
-    assert [c["name"] for c in meta["cubes"]] == ["customers", "orders", "sales"]  # file order
+    described = run(ip, "%aiser model meta")
+    assert [c["name"] for c in described["cubes"]] == ["customers", "orders", "sales"]  # file order
+    data, _ = ip.display_formatter.format(aiser.model())  # shows as the same table
+    assert "sales.customers_region" in data["text/html"] and "<table" in data["text/html"]
 
 
 def test_magic_model_load_of_a_broken_model_names_file_and_line(ip, tmp_path):
@@ -427,7 +432,7 @@ views:
 
 @pytest.fixture
 def full_model(tmp_path) -> SemanticModel:
-    return SemanticModel.load(write(tmp_path, "full.yml", FULL_MODEL))
+    return load_model(write(tmp_path, "full.yml", FULL_MODEL))
 
 
 def test_cube_attributes_parse(full_model):
@@ -483,7 +488,7 @@ def test_every_relationship_spelling_parses(full_model):
     ],
 )
 def test_relationship_spellings(spelling, meaning):
-    model = SemanticModel.load(
+    model = load_model(
         {
             "cubes": [
                 {
@@ -572,7 +577,7 @@ def test_segments_parse(full_model):
 
 def test_javascript_style_references_read_like_cube_reads_them():
     # Cube's own YAML fixtures write "${CUBE}.user_id = ${order_users.id}" too
-    model = SemanticModel.load(
+    model = load_model(
         {
             "cubes": [
                 {
@@ -589,7 +594,7 @@ def test_javascript_style_references_read_like_cube_reads_them():
     label = model.member("orders.label").sql
     assert label.refs == (("CUBE",), ("amount",))
     assert "$__aiser_ref" not in label.text and "'$'" in label.text
-    assert "$" not in model.to_sql({"dimensions": ["orders.label"]}).replace("'$'", "")
+    assert "$" not in to_sql(model, {"dimensions": ["orders.label"]}).replace("'$'", "")
 
 
 def test_views_parse_join_paths_includes_excludes_prefix_and_alias(full_model):
@@ -1169,10 +1174,10 @@ def by_name(items: list[dict]) -> dict[str, dict]:
 
 
 def test_meta_lists_cubes_and_views_in_the_v1_meta_shape(full_model):
-    meta = full_model.meta()
-    assert list(meta) == ["cubes"]
-    entries = by_name(meta["cubes"])
-    assert [(c["name"], c["type"]) for c in meta["cubes"]] == [
+    described = meta(full_model)
+    assert list(described) == ["cubes"]
+    entries = by_name(described["cubes"])
+    assert [(c["name"], c["type"]) for c in described["cubes"]] == [
         ("orders", "cube"),
         ("customers", "cube"),
         ("line_items", "cube"),
@@ -1192,12 +1197,12 @@ def test_meta_lists_cubes_and_views_in_the_v1_meta_shape(full_model):
     )
     assert entries["products"]["public"] is False
     assert "description" not in entries["products"]  # no nulls, as Cube leaves them out
-    for entry in meta["cubes"]:
+    for entry in described["cubes"]:
         assert set(entry) >= {"name", "title", "type", "measures", "dimensions", "segments"}
 
 
 def test_meta_measures_have_names_titles_types_and_agg_types(full_model):
-    measures = by_name(by_name(full_model.meta()["cubes"])["orders"]["measures"])
+    measures = by_name(by_name(meta(full_model)["cubes"])["orders"]["measures"])
     assert list(measures) == [m.full_name for m in full_model.cubes["orders"].by_kind("measure")]
     assert measures["orders.revenue"] == {
         "name": "orders.revenue",
@@ -1233,7 +1238,7 @@ def test_meta_measures_have_names_titles_types_and_agg_types(full_model):
 
 
 def test_meta_dimensions_and_segments(full_model):
-    orders = by_name(full_model.meta()["cubes"])["orders"]
+    orders = by_name(meta(full_model)["cubes"])["orders"]
     dimensions = by_name(orders["dimensions"])
     assert {name: d["type"] for name, d in dimensions.items()} == {
         "orders.id": "number",
@@ -1256,7 +1261,7 @@ def test_meta_dimensions_and_segments(full_model):
 
 
 def test_meta_views_expose_members_under_the_view_name(full_model):
-    view = by_name(full_model.meta()["cubes"])["order_facts"]
+    view = by_name(meta(full_model)["cubes"])["order_facts"]
     assert (view["type"], view["title"], view["public"]) == ("view", "Order facts", True)
     assert [m["name"] for m in view["measures"]] == ["order_facts.count", "order_facts.revenue"]
     assert [d["name"] for d in view["dimensions"]] == [
@@ -1274,7 +1279,7 @@ def test_meta_views_expose_members_under_the_view_name(full_model):
     )
     status = view["dimensions"][0]
     assert (status["type"], status["shortTitle"]) == ("string", "Status")
-    everything = by_name(full_model.meta()["cubes"])["everything_about_orders"]
+    everything = by_name(meta(full_model)["cubes"])["everything_about_orders"]
     assert everything["public"] is False
     assert [s["name"] for s in everything["segments"]] == [
         "everything_about_orders.completed",
@@ -1283,7 +1288,7 @@ def test_meta_views_expose_members_under_the_view_name(full_model):
 
 
 def test_summary_has_one_row_per_member_of_cubes_and_views(full_model):
-    frame = full_model.summary()
+    frame = summary(full_model)
     cube_members = sum(len(c.members) for c in full_model.cubes.values())
     view_members = sum(len(v.members) for v in full_model.views.values())
     assert len(frame) == cube_members + view_members
@@ -1351,9 +1356,9 @@ def test_the_real_model_loads_and_describes_itself(real_model):
     assert model.cubes["orders"].sql_table == "public.orders"
     assert model.cubes["orders"].joins["line_items"].relationship == "one_to_many"
     assert model.cubes["orders"].pre_aggregations[0]["name"] == "pre_agg_with_multiplied_measures"
-    meta = by_name(model.meta()["cubes"])
-    assert [m["name"] for m in meta["orders"]["measures"]] == ["orders.count", "orders.total_qty"]
-    assert [d["name"] for d in meta["line_items"]["dimensions"]] == [
+    cubes = by_name(meta(model)["cubes"])
+    assert [m["name"] for m in cubes["orders"]["measures"]] == ["orders.count", "orders.total_qty"]
+    assert [d["name"] for d in cubes["line_items"]["dimensions"]] == [
         "line_items.id",
         "line_items.product_id",
         "line_items.order_id",

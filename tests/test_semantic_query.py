@@ -8,6 +8,7 @@ import sqlglot
 
 import aiser_jupyter as aiser
 from aiser_jupyter.errors import AiserError
+from aiser_jupyter.semantic.compiler import to_sql
 from aiser_jupyter.semantic.loader import ModelError
 from tests.conftest import run, run_failing
 
@@ -374,7 +375,7 @@ def test_sql_for_each_dialect(retail):
         "filters": [{"member": "orders.count", "operator": "gt", "values": ["10"]}],
     }
     for dialect in ("duckdb", "postgres", "spark", "snowflake", "bigquery"):
-        text = retail.model.to_sql(query, dialect=dialect)
+        text = to_sql(retail.model, query, dialect=dialect)
         assert sqlglot.parse_one(text, read=dialect) is not None
 
 

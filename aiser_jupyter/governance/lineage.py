@@ -132,7 +132,7 @@ def member_lineage(
     """The lineage of a semantic member (``orders.revenue``), through the members it uses;
     `label` names the target (a result's column) when it is not the member's name."""
     from aiser_jupyter.security.context import AccessDenied, current
-    from aiser_jupyter.semantic.compiler import Compiler
+    from aiser_jupyter.semantic.compiler import Compiler, to_sql
     from aiser_jupyter.semantic.policies import visible
     from aiser_jupyter.semantic.query import Query
 
@@ -152,7 +152,7 @@ def member_lineage(
     for leaf in leaves:
         query = {"measures" if leaf.kind == "measure" else "dimensions": [leaf.full_name]}
         conn = semantic.connection(model.cubes[leaf.cube].data_source)
-        sql = model.to_sql(query, conn.engine.dialect)
+        sql = to_sql(model, query, conn.engine.dialect)
         columns = column_sources(sql, leaf.full_name, schema_of(conn), conn.engine.dialect)
         for column in columns:
             into.add(column + COLUMN, leaf.full_name)

@@ -423,3 +423,9 @@ def compile_query(
     """The sqlglot SELECT answering a Cube REST query on `model`."""
     query = raw if isinstance(raw, Query) else Query.parse(raw)
     return Compiler(model, query, dialect, now).compile(for_total=for_total)
+
+
+def to_sql(model: SemanticModel, query: dict[str, Any], dialect: str = "duckdb") -> str:
+    """The SQL that answers a Cube REST query on `model`, in `dialect` (duckdb, postgres,
+    spark, …)."""
+    return compile_query(model, query, dialect).sql(dialect=dialect, pretty=True, copy=False)

@@ -48,10 +48,10 @@ class SemanticLayer:
 
     def load_model(self, source: Any) -> SemanticModel:
         """Load a Cube data model (a YAML file, a folder of them, or a dict) for `query`."""
-        from aiser_jupyter.semantic.model import SemanticModel
+        from aiser_jupyter.semantic.build import load_model
         from aiser_jupyter.semantic.preagg import rollups
 
-        model = SemanticModel.load(source)
+        model = load_model(source)
         self._rollups = rollups(model)
         self.model = model
         self.changed("model")

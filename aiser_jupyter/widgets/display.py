@@ -5,7 +5,8 @@ A widget output shows nothing where no widget manager runs (nbconvert's HTML, vi
 so widgets are used only where one surely does: a kernel that jupyter_server started for
 a notebook (JupyterLab, Notebook 7: it sets ``JPY_SESSION_NAME``) or Voila, or when
 ``widgets = "on"``. Charts then draw as self-contained HTML, tables as plain HTML, and an
-answer's follow-ups and thumbs (buttons, live) as ``%%ask`` cells to copy.
+answer's follow-ups and thumbs (buttons, live) as ``%%ask`` cells to copy. A semantic
+model shows as the table of its members (``semantic.meta.summary``).
 The formatters are looked up by class name, so loading the extension imports neither
 pandas nor the widget libraries.
 """
@@ -49,6 +50,12 @@ def register_formatters(shell: Any) -> None:
 
         return AnswerView(value, get_session())._repr_mimebundle_()
 
+    def model(value: Any) -> Any:
+        from aiser_jupyter.semantic.meta import summary
+
+        return {"text/html": summary(value)._repr_html_()}
+
     formatter.for_type_by_name("aiser_jupyter.result", "ResultFrame", result_frame)
     formatter.for_type_by_name("aiser_jupyter.agent.answer", "Answer", answer)
     formatter.for_type_by_name("aiser_jupyter.charts", "Chart", chart)
+    formatter.for_type_by_name("aiser_jupyter.semantic.model", "SemanticModel", model)
