@@ -26,8 +26,10 @@ def main(argv: list[str]) -> int:
 
     show = "--failures" in argv
     names = [a for a in argv if not a.startswith("--")] or set_names()
-    print(f"{'set':<14}{'asked':>6}{'right':>7}{'declined':>10}{'WRONG':>7}{'missed':>8}"
-          f"{'coverage':>10}{'p50 ms':>8}{'p95 ms':>8}{'compile p50':>13}")
+    print(
+        f"{'set':<14}{'asked':>6}{'right':>7}{'declined':>10}{'WRONG':>7}{'missed':>8}"
+        f"{'coverage':>10}{'p50 ms':>8}{'p95 ms':>8}{'compile p50':>13}"
+    )
     worst = 0
     for name in names:
         model_name, cases = load_set(name)
@@ -55,8 +57,10 @@ def main(argv: list[str]) -> int:
             for o in score.failures():
                 print(f"   {o.outcome:<16} {o.status:<12} {o.question}\n      {o.detail[:300]}")
         session.close()
-    print(f"target: WRONG = 0 on every set ({'met' if worst == 0 else 'MISSED'}); "
-          "coverage >= 90%; planner p95 < 100 ms")
+    print(
+        f"target: WRONG = 0 on every set ({'met' if worst == 0 else 'MISSED'}); "
+        "coverage >= 90%; planner p95 < 100 ms"
+    )
     return 0
 
 
