@@ -295,9 +295,9 @@ class ValueIndex:
     time_bounds: dict[str, tuple[date, date]] = field(default_factory=dict)
     phrases: dict[tuple[str, ...], list[Candidate]] = field(default_factory=dict)
 
-    @property
+    @functools.cached_property
     def words(self) -> frozenset[str]:
-        """The data's values, lower-cased."""
+        """The data's values, lower-cased: read by every plan, so made once per index."""
         return frozenset(v.lower() for found in self.values.values() for v in found)
 
     def __post_init__(self) -> None:
