@@ -75,8 +75,9 @@ class DateRange:
             return [{"member": self.member, "operator": "inDateRange", "values": [start, end]}]
         if start:
             return [{"member": self.member, "operator": "afterOrOnDate", "values": [start]}]
-        if end:
-            return [{"member": self.member, "operator": "beforeOrOnDate", "values": [end]}]
+        if end:  # Cube's beforeOrOnDate stops at the end day's midnight: before the next day
+            after = (self.end + timedelta(days=1)).isoformat()
+            return [{"member": self.member, "operator": "beforeDate", "values": [after]}]
         return []
 
 

@@ -14,7 +14,14 @@ from zoneinfo import ZoneInfo
 
 from aiser_jupyter.errors import AiserError
 
-__all__ = ["GRANULARITIES", "DateRangeError", "check_granularity", "compare_ranges", "date_range"]
+__all__ = [
+    "GRANULARITIES",
+    "DateRangeError",
+    "check_granularity",
+    "compare_ranges",
+    "date_range",
+    "instant",
+]
 
 GRANULARITIES: tuple[str, ...] = (
     "second",
@@ -119,7 +126,16 @@ def _instant(text: str, tz: ZoneInfo) -> tuple[datetime, bool] | None:
         return None
     if dt.tzinfo is not None:
         dt = dt.astimezone(tz).replace(tzinfo=None)
-    return dt, len(s) > 10
+    # Cube keeps milliseconds (moment.js): a microsecond part is cut, not rounded.
+    return dt.replace(microsecond=dt.microsecond // 1000 * 1000), len(s) > 10
+
+
+def instant(value: str, *, timezone: str = "UTC") -> datetime | None:
+    """An absolute date or timestamp as Cube's filters read one value: a date is its
+    midnight, a timestamp that instant (offsets converted into `timezone`, milliseconds
+    kept); None for anything else (a relative form such as ``last week``)."""
+    parsed = _instant(value, _zone(timezone)) if isinstance(value, str) else None
+    return parsed[0] if parsed else None
 
 
 def _endpoint(words: list[str], now: datetime, tz: ZoneInfo) -> datetime | None:

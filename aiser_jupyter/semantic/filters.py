@@ -2,18 +2,34 @@
 
 Filters on dimensions end up in WHERE, filters on measures in HAVING; a single
 ``and``/``or`` group may not mix the two (Cube refuses that too).
+
+Date operators follow Cube's classic planner (BaseFilter and the REST API's normalizeQuery):
+a range ends at its last millisecond, included (``<= ...23:59:59.999``); ``beforeDate``,
+``beforeOrOnDate``, ``afterDate`` and ``afterOrOnDate`` compare with the value's first instant
+(a date is its midnight, so ``afterDate 2024-12-01`` is ``> 2024-12-01 00:00:00``), except
+that a relative value (``last week``) gives its start to ``beforeDate``/``afterOrOnDate`` and
+its end to ``beforeOrOnDate``/``afterDate``. Tested against Cube's own compiler in
+tests/test_cube_parity.py.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlglot import exp
 
-from aiser_jupyter.semantic.dates import DateRangeError, date_range
+from aiser_jupyter.semantic.dates import DateRangeError, date_range, instant
 from aiser_jupyter.semantic.query import QueryFormatError
+
+_LAST_MS = timedelta(milliseconds=1)
+_SINGLE_DATE = {  # operator → (comparison, whether a relative value gives its end)
+    "beforeDate": (exp.LT, False),
+    "beforeOrOnDate": (exp.LTE, True),
+    "afterDate": (exp.GT, True),
+    "afterOrOnDate": (exp.GTE, False),
+}
 
 Lookup = Callable[[str], tuple[exp.Expression, str, bool]]
 """member name → (its expression, its type, whether it is a measure)."""
@@ -40,6 +56,7 @@ OPERATORS = frozenset(
         "beforeOrOnDate",
         "afterDate",
         "afterOrOnDate",
+        "onTheDate",
         "measureFilter",
     }
 )
@@ -63,6 +80,9 @@ def literal(value: Any, member_type: str) -> exp.Expression:
     if member_type == "boolean":
         return exp.true() if str(value).lower() in ("true", "1", "t", "yes") else exp.false()
     if member_type == "time":
+        exact = instant(str(value))
+        if exact is not None:
+            return timestamp(exact)
         try:
             start, _ = date_range(str(value))
         except DateRangeError as exc:
@@ -116,13 +136,26 @@ def condition(
 def _range(
     values: list[Any], member: str, now: datetime | None, timezone: str
 ) -> tuple[exp.Expression, exp.Expression]:
+    """The first and the last millisecond of a date range, both included, as Cube sends them."""
     try:
         start, end = date_range(
             values if len(values) > 1 else values[0], now=now, timezone=timezone
         )
     except (DateRangeError, IndexError) as exc:
         raise QueryFormatError(f"{member}: {exc or 'a date is needed'}") from None
-    return timestamp(start), timestamp(end)
+    return timestamp(start), timestamp(end - _LAST_MS)
+
+
+def _bound(
+    value: Any, gives_end: bool, member: str, now: datetime | None, timezone: str
+) -> exp.Expression:
+    """The instant a before/after operator compares with: an absolute value's own first
+    instant, else the start (or, for `gives_end`, the last millisecond) of its range."""
+    exact = instant(str(value), timezone=timezone)
+    if exact is not None:
+        return timestamp(exact)
+    start, last = _range([value], member, now, timezone)
+    return last if gives_end else start
 
 
 def _operator(
@@ -171,18 +204,16 @@ def _operator(
     if op in comparisons:
         needs(1)
         return comparisons[op](this=col(), expression=literal(values[0], member_type))
-    if op in ("inDateRange", "notInDateRange"):
+    if op in ("inDateRange", "onTheDate"):
         needs(1)
-        start, end = _range(values, member, now, timezone)
-        inside = exp.and_(exp.GTE(this=col(), expression=start), exp.LT(this=col(), expression=end))
-        return inside if op == "inDateRange" else exp.not_(exp.paren(inside))
-    if op in ("beforeDate", "beforeOrOnDate", "afterDate", "afterOrOnDate"):
+        start, last = _range(values, member, now, timezone)
+        return exp.and_(exp.GTE(this=col(), expression=start), exp.LTE(this=col(), expression=last))
+    if op == "notInDateRange":
         needs(1)
-        start, end = _range(values[:1], member, now, timezone)
-        return {
-            "beforeDate": lambda: exp.LT(this=col(), expression=start),
-            "beforeOrOnDate": lambda: exp.LT(this=col(), expression=end),
-            "afterDate": lambda: exp.GTE(this=col(), expression=end),
-            "afterOrOnDate": lambda: exp.GTE(this=col(), expression=start),
-        }[op]()
+        start, last = _range(values, member, now, timezone)
+        return exp.or_(exp.LT(this=col(), expression=start), exp.GT(this=col(), expression=last))
+    if op in _SINGLE_DATE:
+        needs(1)
+        compare, gives_end = _SINGLE_DATE[op]
+        return compare(this=col(), expression=_bound(values[0], gives_end, member, now, timezone))
     raise QueryFormatError(f"operator {op!r} is not supported on {member}")
