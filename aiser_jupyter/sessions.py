@@ -12,6 +12,8 @@ the Session:
 - ``governance`` (governance.Governance): who is asking, audit, lineage, quality, checks;
 - ``analyst``    (analysis.Analyst): insights;
 - ``agent``      (agent.Agent): ``ask``, feedback, memory, tools.
+- ``live``       (live.Live): queries re-run when the tables they read change;
+- ``alerts``     (alerts.Alerts): alerts checked, fired once, delivered from an outbox.
 
 The Session itself keeps the settings, the snippets, the history and the change events
 (``on_change``: the sidebar and the audit log listen), and the operations that span parts:
@@ -28,13 +30,16 @@ from typing import TYPE_CHECKING, Any
 
 from aiser_jupyter.agent.agent import Agent
 from aiser_jupyter.agent.workbench import Workbench
+from aiser_jupyter.alerts.alerts import Alerts
 from aiser_jupyter.analysis.analyst import Analyst
 from aiser_jupyter.config import Settings
 from aiser_jupyter.engines.execute import Executor
 from aiser_jupyter.engines.routing import Routing
-from aiser_jupyter.errors import AiserError
+from aiser_jupyter.engines.script import SqlRun, run_statements
+from aiser_jupyter.errors import AiserError, ParameterError, QueryError
 from aiser_jupyter.governance.governance import Governance
 from aiser_jupyter.history import HistoryEntry
+from aiser_jupyter.live.live import Live
 from aiser_jupyter.logs import quiet_libraries
 from aiser_jupyter.result import Result
 from aiser_jupyter.security.secrets import redact
@@ -42,6 +47,7 @@ from aiser_jupyter.semantic.layer import SemanticLayer
 from aiser_jupyter.sources.sources import Sources
 from aiser_jupyter.sqltext.params import bind
 from aiser_jupyter.sqltext.snippets import Snippets
+from aiser_jupyter.sqltext.statements import split, written_tables
 from aiser_jupyter.sqltext.templates import has_template, render
 
 if TYPE_CHECKING:
@@ -92,8 +98,24 @@ class Session:
             self.record,
             self.changed,
         )
+        self.live = Live(self.on_change)
+        self.alerts = Alerts(
+            self.settings,
+            self.live,
+            sql=lambda text: self.sql(text, cache=False),
+            query=self.semantic.query,
+            query_sql=self.semantic.query_sql,
+            model=lambda: self.semantic.model,
+            insights=self.analyst.insights,
+            audit=self._audit_alert,
+        )
         if self.settings.audit != "off":
             self.governance.start_audit()
+
+    def _audit_alert(self, kind: str, sql: str | None, **fields: object) -> None:
+        """An alert's firing, into the audit log (when there is one)."""
+        if self.settings.audit != "off":
+            self.governance.audit_log.submit(kind, sql, **fields)
 
     # -- change events and the history ---------------------------------------------------
 
@@ -222,6 +244,34 @@ class Session:
             raise
         if not execute:
             return None
+        if limit is not None:
+            notes.append(f"first {limit:,} rows")
+        if read_only:
+            notes.append("read-only")
+        run = SqlRun(conn, dialect, written_in, lookup, params, notes, limit, read_only)
+
+        def one(statement: str) -> Result | RoutePlan:
+            return self._statement(statement, run, engine=engine, explain=explain, cache=cache)
+
+        statements = split(text, dialect)
+        if len(statements) <= 1:
+            return one(text)
+        if explain:
+            raise QueryError(
+                f"--explain plans one statement; this cell has {len(statements)}: "
+                "explain them one at a time"
+            )
+        if params is not None and not isinstance(params, Mapping):
+            raise ParameterError("Positional params bind one statement; name them (:name)")
+        return run_statements(statements, one, dialect=dialect, read_only=read_only)  # type: ignore[arg-type]
+
+    def _statement(
+        self, text: str, run: SqlRun, *, engine: str | None, explain: bool, cache: bool
+    ) -> Result | RoutePlan:
+        """One statement of ``sql``: on its connection, or planned by the router; the tables
+        it wrote are told to the listeners as ``data:<table>``."""
+        conn, dialect, params, lookup = run.conn, run.dialect, run.params, run.lookup
+        notes = list(run.notes)
 
         def prepare() -> tuple[str, Any]:
             composed = self.snippets.compose(text, dialect)
@@ -229,33 +279,36 @@ class Session:
                 return bind(composed, dialect, lookup, conn.engine.paramstyle)
             return composed, list(params)
 
-        if limit is not None:
-            notes.append(f"first {limit:,} rows")
-        if read_only:
-            notes.append("read-only")
-            return self.executor.run(conn, "sql", text, prepare, limit, notes, read_only)
-        if self.sources.connections.keys() <= {conn.name} and not (engine or written_in or explain):
+        if run.read_only:
+            return self.executor.run(conn, "sql", text, prepare, run.limit, notes, True)
+        if self.sources.connections.keys() <= {conn.name} and not (
+            engine or run.written_in or explain
+        ):
             # One source and nothing asked of the router: nowhere else to run it, so the
             # planning (a parse, ≈0.3 ms) would only slow a small query down.
-            return self.executor.run(conn, "sql", text, prepare, limit, notes)
-        try:
-            composed = self.snippets.compose(text, dialect)
-        except AiserError as exc:
-            exc.args = (redact(str(exc)),)
-            raise
-        if explain:
-            return self.router.route(composed, conn.name, engine, written_in)
-        values = lookup if params is None or isinstance(params, Mapping) else params
-        return self.router.run(
-            composed,
-            conn.name,
-            values,
-            engine=engine,
-            dialect=written_in,
-            limit=limit,
-            cache=cache,
-            notes=notes,
-        )
+            result = self.executor.run(conn, "sql", text, prepare, run.limit, notes)
+        else:
+            try:
+                composed = self.snippets.compose(text, dialect)
+            except AiserError as exc:
+                exc.args = (redact(str(exc)),)
+                raise
+            if explain:
+                return self.router.route(composed, conn.name, engine, run.written_in)
+            values = lookup if params is None or isinstance(params, Mapping) else params
+            result = self.router.run(
+                composed,
+                conn.name,
+                values,
+                engine=engine,
+                dialect=run.written_in,
+                limit=run.limit,
+                cache=cache,
+                notes=notes,
+            )
+        for table in written_tables(text, dialect):
+            self.changed(f"data:{table}")
+        return result
 
     def preview(
         self, table: str, connection: str | None = None, schema: str | None = None, rows: int = 10
@@ -287,6 +340,8 @@ class Session:
         return chart(data, kind=kind, x=x, y=y, max_points=max_points)
 
     def close(self) -> None:
+        self.alerts.close()
+        self.live.close()
         self.sources.close()
         self.semantic.close()
         self.agent.close()
