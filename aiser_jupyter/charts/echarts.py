@@ -17,7 +17,19 @@ import pandas as pd
 from aiser_jupyter.charts.downsample import as_float, bin_scatter, lttb, top_n
 from aiser_jupyter.charts.recommend import ChartSpec, additive, fmt, is_time
 
-LABEL_FORMATS = {"currency": "${value}", "percent": "{value}%"}
+AXIS_FORMATS = ("currency", "percent")
+# The parts of the axes' layout that do not depend on the chart's size: names centred
+# along their axis (where ECharts keeps them inside the canvas and clear of the tick
+# labels), overlapping tick labels hidden, and a line height given outright, since
+# ECharts measures one from a CJK glyph that fonts without CJK draw tiny. The size-dependent
+# parts (tick count, rotation, truncation) and the number formats are set in the browser
+# by js/src/axes.js, from ``aiser.axisFormats``.
+AXIS_STYLE = {
+    "nameLocation": "middle",
+    "nameTextStyle": {"lineHeight": 14},
+    "axisLabel": {"hideOverlap": True, "lineHeight": 14},
+}
+GRID = {"left": 8, "right": 24, "top": 40, "bottom": 8}
 
 
 def plain(value: Any) -> Any:
@@ -62,14 +74,18 @@ class Labels:
         return member.get("shortTitle") or member.get("title") or name
 
     def value_axis(self, measures: list[str]) -> dict[str, Any]:
-        """A value axis named after its one measure, labelled with the shared format."""
+        """A value axis named after its one measure."""
         axis: dict[str, Any] = {"type": "value"}
         if len(measures) == 1:
             axis["name"] = self.title(measures[0])
-        formats = {fmt(self.annotation, m) for m in measures}
-        if len(formats) == 1 and (label := LABEL_FORMATS.get(formats.pop() or "")):
-            axis["axisLabel"] = {"formatter": label}
         return axis
+
+    def unit(self, measures: list[str]) -> str | None:
+        """The format the measures share ('currency', 'percent'), for the front end to
+        write ticks and tooltips in; None when they differ or say nothing."""
+        formats = {fmt(self.annotation, m) for m in measures}
+        shared = formats.pop() if len(formats) == 1 else None
+        return shared if shared in AXIS_FORMATS else None
 
 
 def wide(frame: pd.DataFrame, spec: ChartSpec, labels: Labels) -> tuple[pd.DataFrame, list[str]]:
@@ -156,6 +172,7 @@ def line(frame, spec, labels, notes, max_points, top) -> dict[str, Any]:
         "yAxis": labels.value_axis(spec.y),
         "tooltip": {"trigger": "axis"},
         "series": series,
+        "aiser": {"axisFormats": {"yAxis": labels.unit(spec.y)}},
     }
     if len(series) > 1:
         option["legend"] = {"type": "scroll"}
@@ -172,9 +189,9 @@ def bar(frame, spec, labels, notes, max_points, top) -> dict[str, Any]:
     option: dict[str, Any] = {"tooltip": {"trigger": "axis"}, "series": series}
     if horizontal:
         option.update(xAxis=values, yAxis={**categories, "inverse": True})
-        option["grid"] = {"containLabel": True}
     else:
         option.update(xAxis=categories, yAxis=values)
+    option["aiser"] = {"axisFormats": {"xAxis" if horizontal else "yAxis": labels.unit(spec.y)}}
     if len(series) > 1:
         option["legend"] = {"type": "scroll"}
     return option
@@ -215,6 +232,7 @@ def scatter(frame, spec, labels, notes, max_points, top) -> dict[str, Any]:
         "yAxis": {**labels.value_axis(spec.y[:1]), "scale": True},
         "tooltip": {"trigger": "item"},
         "series": [{"type": "scatter", "name": labels.short(spec.y[0]), "data": points}],
+        "aiser": {"axisFormats": {"xAxis": labels.unit([spec.x]), "yAxis": labels.unit(spec.y)}},
     }
 
 
@@ -284,7 +302,26 @@ def build_option(
     option = BUILDERS[spec.kind](frame, spec, labels, notes, max_points, top)
     columns = [c for c in (spec.x, *spec.y, spec.series) if c]
     formats = {c: f for c in columns if (f := fmt(annotation, c))}
-    option.setdefault("aiser", {}).update(
-        kind=spec.kind, reason=spec.reason, notes=notes, formats=formats
-    )
+    aiser = option.setdefault("aiser", {})
+    aiser.update(kind=spec.kind, reason=spec.reason, notes=notes, formats=formats)
+    if "axisFormats" in aiser:
+        aiser["axisFormats"] = {k: v for k, v in aiser["axisFormats"].items() if v}
+    if "xAxis" in option:
+        lay_out_axes(option)
     return plain(option), notes
+
+
+def lay_out_axes(option: dict[str, Any]) -> None:
+    """The size-independent axis layout (``AXIS_STYLE``) on both axes, and narrow grid
+    margins that ECharts widens to hold the labels and names inside the canvas (its
+    outerBounds); room above for a legend, below for a heatmap's colour scale."""
+    for name in ("xAxis", "yAxis"):
+        axis = option[name]
+        for key, value in AXIS_STYLE.items():
+            axis[key] = {**value, **axis.get(key, {})} if isinstance(value, dict) else value
+    grid = {**GRID, **option.get("grid", {})}
+    if "legend" in option:
+        grid["top"] = 56
+    if "visualMap" in option:
+        grid["bottom"] = 64
+    option["grid"] = grid

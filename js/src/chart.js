@@ -1,6 +1,6 @@
 // The ChartWidget's view (anywidget): draws the option, follows the theme and the
 // container's size, and sends clicks back to Python as `selection`.
-import { clickSelection, draw, followTheme, imageDataUrl } from "./render.js";
+import { clickSelection, draw, fit, followTheme, imageDataUrl } from "./render.js";
 
 function render({ model, el }) {
   const box = document.createElement("div");
@@ -28,7 +28,7 @@ function render({ model, el }) {
   model.on("change:option", redraw);
   model.on("change:height", () => {
     box.style.height = `${model.get("height")}px`;
-    ref.current?.resize();
+    if (ref.current) fit(ref.current);
   });
   model.on("msg:custom", (msg) => {
     if (msg.type === "export") {
@@ -36,7 +36,7 @@ function render({ model, el }) {
       model.send({ type: "image", format: msg.format, data, token: msg.token });
     }
   });
-  const sizes = new ResizeObserver(() => ref.current?.resize());
+  const sizes = new ResizeObserver(() => ref.current && fit(ref.current));
   sizes.observe(box);
   const stopTheme = followTheme(box, ref);
   return () => {

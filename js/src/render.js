@@ -14,6 +14,7 @@ import {
   VisualMapComponent,
 } from "echarts/components";
 import { CanvasRenderer, SVGRenderer } from "echarts/renderers";
+import { axesLayout, axisFormatters, merged } from "./axes.js";
 
 echarts.use([
   BarChart, HeatmapChart, LineChart, PieChart, ScatterChart,
@@ -58,10 +59,15 @@ function plainOption(option) {
   return { backgroundColor: "transparent", ...rest };
 }
 
+// The option with its number formatters and its axes laid out for a width×height chart.
+function sized(option, width, height) {
+  return merged(merged(option, axisFormatters(option)), axesLayout(option, width, height));
+}
+
 export function svgString(option, width, height, dark) {
   const holder = document.createElement("div");
   const chart = echarts.init(holder, dark ? "dark" : null, { renderer: "svg", ssr: true, width, height });
-  chart.setOption({ ...plainOption(option), animation: false });
+  chart.setOption({ ...plainOption(sized(option, width, height)), animation: false });
   const text = chart.renderToSVGString();
   chart.dispose();
   return text;
@@ -107,8 +113,25 @@ export function draw(box, option, ref = {}) {
   box.dataset.theme = themeName();
   ref.current = chart;
   box.aiserChart = chart; // for tests and the browser console
-  chart.setOption(withTools(option, ref));
+  chart.setOption(withTools(sized(option, chart.getWidth(), chart.getHeight()), ref));
   return chart;
+}
+
+// After the box changed size: the axes laid out for the new size, drawn once (the lazy
+// option update is taken up by the resize).
+export function fit(chart) {
+  const box = chart.getDom();
+  const [width, height] = [box.clientWidth, box.clientHeight];
+  if (!width || !height || (width === chart.getWidth() && height === chart.getHeight())) return;
+  const layout = axesLayout(chart.getOption(), width, height);
+  if (Object.keys(layout).length) chart.setOption(layout, { lazyUpdate: true });
+  chart.resize();
+}
+
+// After the data changed (a dashboard filter): the axes laid out again for the new labels.
+export function relayout(chart) {
+  const layout = axesLayout(chart.getOption(), chart.getWidth(), chart.getHeight());
+  if (Object.keys(layout).length) chart.setOption(layout);
 }
 
 export function clickSelection(params) {

@@ -141,6 +141,7 @@
       } else {
         const chart = card.querySelector(".aiser-chart").aiserChart;
         chart.setOption(rebind(live, item.option, rows), { replaceMerge: ["series"] });
+        window.aiserCharts.relayout(chart); // new category names may need turning or cutting
       }
     });
   }
