@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
     from aiser_jupyter.agent.answer import Answer
+    from aiser_jupyter.alerts.alert import Alert
     from aiser_jupyter.analysis import Insights
     from aiser_jupyter.boards.board import Dashboard
     from aiser_jupyter.engines.connection import Connection
@@ -37,7 +38,9 @@ if TYPE_CHECKING:
 __all__ = [
     "AccessDenied",
     "AiserError",
+    "AlertError",
     "CheckError",
+    "ConditionError",
     "ConnectionFailed",
     "DashboardError",
     "InsightsError",
@@ -52,6 +55,7 @@ __all__ = [
     "UnknownConnection",
     "UnsafeSQLError",
     "__version__",
+    "alert",
     "ask",
     "browse",
     "chart",
@@ -120,6 +124,22 @@ def ask(
     """Answer a business question from the data: ``.text``, ``.sql``, ``.df``, ``.chart``,
     ``.steps``. A model (``AISER_MODEL``, or `model`) through litellm, else offline."""
     return session().ask(question, model, offline=offline, run=run)
+
+
+def alert(
+    name: str,
+    source: Any,
+    condition: str,
+    every: Any = None,
+    notify: str | Sequence[str] = (),
+    **options: Any,
+) -> Alert:
+    """Watch a number and tell when a condition on it becomes true. `source`: SQL, a semantic
+    member or a Cube query; `condition`: ``"value > 100"``, ``"change < -0.2"`` (over value,
+    previous and change) or ``"anomaly"``; checked each `every` ("5m"), when its tables
+    change, or now with ``.check()``; `notify`: ``"webhook:URL"``, ``"email:ADDRESS"``,
+    ``"notebook"``; ``quiet="1h"``: no second firing that soon."""
+    return session().alerts.alert(name, source, condition, every, notify, **options)
 
 
 def set_context(context: Any = None, /, **who: Any) -> SecurityContext | None:
@@ -277,6 +297,8 @@ _LAZY_ERRORS = {
         "aiser_jupyter.errors",
     ),
     "AccessDenied": "aiser_jupyter.security.context",
+    "AlertError": "aiser_jupyter.alerts.alerts",
+    "ConditionError": "aiser_jupyter.alerts.condition",
     "CheckError": "aiser_jupyter.governance.checks",
     "DashboardError": "aiser_jupyter.boards.spec",
     "InsightsError": "aiser_jupyter.analysis.insight",

@@ -1,4 +1,5 @@
-"""The ``aiser`` command: ``aiser serve MODEL_DIR`` runs the Cube-compatible API in front."""
+"""The ``aiser`` command: ``aiser serve MODEL_DIR`` runs the Cube-compatible API in front;
+``aiser alerts run MODEL_DIR`` checks a model's alerts outside a notebook."""
 
 from __future__ import annotations
 
@@ -69,7 +70,74 @@ def parser() -> argparse.ArgumentParser:
         default=5.0,
         help="seconds before a long query answers 'Continue wait'",
     )
+    serve.add_argument(
+        "--no-alerts", action="store_true", help="do not run the model's alerts.yml alongside"
+    )
+    alerts = commands.add_parser(
+        "alerts",
+        help="run alerts outside a notebook",
+        description="Check the alerts of MODEL_DIR/alerts.yml on their schedules and when "
+        "their tables change, and deliver their notifications, until stopped.",
+    )
+    alerts.add_argument("action", choices=["run"])
+    alerts.add_argument("model", metavar="MODEL_DIR", help="a Cube YAML model: folder or file")
+    alerts.add_argument("--alerts", metavar="FILE", help="the alerts file (default: alerts.yml)")
+    alerts.add_argument(
+        "--connection", action="append", default=[], metavar="[NAME=]URL", help="as for serve"
+    )
+    alerts.add_argument("--sample", action="store_true", help="load the sample retail tables")
+    alerts.add_argument("--once", action="store_true", help="check every alert once, then exit")
     return top
+
+
+def alerts_file(model: str, given: str | None = None) -> str | None:
+    """The alerts file of a model: `given`, else alerts.yml (or .yaml) in the model's folder."""
+    from pathlib import Path
+
+    if given:
+        return given
+    folder = Path(model) if Path(model).is_dir() else Path(model).parent
+    found = [folder / n for n in ("alerts.yml", "alerts.yaml") if (folder / n).is_file()]
+    return str(found[0]) if found else None
+
+
+def start_alerts(model: str, connections: Sequence[str], sample: bool, path: str) -> Any:
+    """A Session of its own that checks the alerts of `path` in the background."""
+    from aiser_jupyter.server.app import open_session
+
+    session = open_session(model, connections, sample)
+    try:
+        made = session.alerts.load(path)
+    except BaseException:
+        session.close()
+        raise
+    print(f"aiser: {len(made)} alerts from {path}: {', '.join(a.name for a in made)}", flush=True)
+    return session
+
+
+def alerts_run(args: argparse.Namespace) -> None:
+    """``aiser alerts run MODEL_DIR``: check now, then on schedule and change until a signal."""
+    import signal
+    import threading
+
+    path = alerts_file(args.model, args.alerts)
+    if path is None:
+        raise AiserError(f"no alerts.yml beside {args.model} (or give --alerts FILE)")
+    session = start_alerts(args.model, args.connection, args.sample, path)
+    try:
+        for outcome in session.alerts.check():
+            print(f"aiser: {outcome!r}", flush=True)
+        if args.once:
+            return
+        stop = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        try:
+            while not stop.wait(1.0):
+                pass
+        except KeyboardInterrupt:
+            pass
+    finally:
+        session.close()
 
 
 def serve(args: argparse.Namespace) -> None:
@@ -78,6 +146,16 @@ def serve(args: argparse.Namespace) -> None:
     secret(args)
     where = f"http://{args.host}:{args.port}/cubejs-api/v1"
     print(f"aiser: serving {args.model} at {where}", flush=True)
+    path = None if args.no_alerts else alerts_file(args.model)
+    alerts = start_alerts(args.model, args.connection, args.sample, path) if path else None
+    try:
+        _run_server(args, uvicorn)
+    finally:
+        if alerts is not None:
+            alerts.close()
+
+
+def _run_server(args: argparse.Namespace, uvicorn: Any) -> None:
     if args.processes > 1:
         os.environ[SERVE_ARGS] = json.dumps(vars(args))
         uvicorn.run(
@@ -87,9 +165,12 @@ def serve(args: argparse.Namespace) -> None:
             host=args.host,
             port=args.port,
             log_level="warning",
+            access_log=False,
         )
     else:
-        uvicorn.run(app(args), host=args.host, port=args.port, log_level="warning")
+        uvicorn.run(
+            app(args), host=args.host, port=args.port, log_level="warning", access_log=False
+        )
 
 
 def secret(args: argparse.Namespace) -> str | None:
@@ -135,7 +216,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return mcp_main(argv[1:])
     args = parser().parse_args(argv)
     try:
-        serve(args)
+        alerts_run(args) if args.command == "alerts" else serve(args)
     except AiserError as exc:
         from aiser_jupyter.security.secrets import redact
 

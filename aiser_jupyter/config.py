@@ -88,6 +88,17 @@ class Settings:
     widgets: str = "auto"
     """``auto``: charts and big results show as live widgets where a widget front end is
     attached (JupyterLab, Notebook 7, Voila), as static HTML elsewhere; ``on``; ``off``."""
+    alerts: str = ""
+    """Where alert state (last values, firings, the outbox of notifications) is kept: a
+    SQLite file; empty: ``$AISER_HOME/alerts.db``."""
+    smtp_host: str = ""
+    smtp_port: int = 25
+    smtp_user: str = ""
+    smtp_password: str = ""
+    smtp_from: str = ""
+    smtp_starttls: str = "off"
+    """The SMTP server ``email:`` alert targets go through (``on``: STARTTLS first; a user
+    logs in with the password, which never shows in outputs, errors or state)."""
 
     @classmethod
     def load(cls) -> Settings:
