@@ -1,9 +1,11 @@
-"""Every examples/*.ipynb runs top to bottom on the sample data, and the quickstart's numbers
-match sums computed here, independently, with hand-written DuckDB SQL over the Parquet files."""
+"""Every examples/*.ipynb runs top to bottom on the sample data, and the numbers the notebooks
+show (the quickstart's, the SQL tour's, …) match sums computed here, independently, with
+hand-written DuckDB SQL over the Parquet files."""
 
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable
@@ -31,7 +33,8 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def executed(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> Callable[[str], Any]:
-    """Run an example once per session (in its own temporary folder) and return the notebook."""
+    """Run an example once per session (in its own temporary folder, with the sample model in
+    ``model/`` beside it as in examples/) and return the notebook."""
     done: dict[str, Any] = {}
 
     def run(name: str) -> Any:
@@ -39,6 +42,7 @@ def executed(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> Callab
             nb = nbformat.read(ROOT / "examples" / name, as_version=4)
             nb.cells.append(nbformat.v4.new_code_cell(PROBE))
             workdir = tmp_path_factory.mktemp(Path(name).stem)
+            shutil.copytree(ROOT / "examples" / "model", workdir / "model")
             done[name] = demo.run_notebook(nb, cwd=workdir, data_dir=data_dir, name=name)
         return done[name]
 
@@ -71,6 +75,7 @@ def table_rows(cell: Any) -> list[list[str]]:
 
 def test_examples_exist() -> None:
     assert ROOT / "examples" / "quickstart.ipynb" in EXAMPLES
+    assert ROOT / "examples" / "sql.ipynb" in EXAMPLES
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
@@ -89,7 +94,7 @@ def test_every_cell_runs(path: Path, executed: Callable[[str], Any]) -> None:
 
 
 def test_monthly_revenue(executed: Callable[[str], Any], duck: duckdb.DuckDBPyConnection) -> None:
-    out = printed(tagged(executed("quickstart.ipynb"), "check-monthly"))
+    out = printed(tagged(executed("sql.ipynb"), "check-monthly"))
     match = re.search(r"over (\d+) months: ([\d,]+\.\d\d)\n2024 vs 2023: ([+-]\d+\.\d)%", out)
     assert match, out
     months, total, growth = int(match[1]), float(match[2].replace(",", "")), float(match[3])
@@ -106,7 +111,7 @@ def test_monthly_revenue(executed: Callable[[str], Any], duck: duckdb.DuckDBPyCo
 
 
 def test_region_parameter(executed: Callable[[str], Any], duck: duckdb.DuckDBPyConnection) -> None:
-    rows = table_rows(tagged(executed("quickstart.ipynb"), "check-region"))
+    rows = table_rows(tagged(executed("sql.ipynb"), "check-region"))
     expected = duck.sql(
         "SELECT p.category, count(*), sum(o.revenue) FROM orders o, products p "
         "WHERE o.product_id = p.product_id AND o.status = 'completed' AND o.customer_id IN "
@@ -120,7 +125,7 @@ def test_region_parameter(executed: Callable[[str], Any], duck: duckdb.DuckDBPyC
 
 
 def test_snippet_as_table(executed: Callable[[str], Any], duck: duckdb.DuckDBPyConnection) -> None:
-    rows = table_rows(tagged(executed("quickstart.ipynb"), "check-snippet"))
+    rows = table_rows(tagged(executed("sql.ipynb"), "check-snippet"))
     expected = dict(
         duck.sql(
             "SELECT c.segment, count(DISTINCT o.customer_id) FROM orders o "
@@ -133,12 +138,104 @@ def test_snippet_as_table(executed: Callable[[str], Any], duck: duckdb.DuckDBPyC
 
 
 def test_planted_anomalies_on_top(executed: Callable[[str], Any]) -> None:
-    rows = table_rows(tagged(executed("quickstart.ipynb"), "check-anomalies"))
+    rows = table_rows(tagged(executed("sql.ipynb"), "check-anomalies"))
     assert len(rows) == 5  # --limit 5
     assert {r[0] for r in rows[:4]} == {a.day.isoformat() for a in PLANTED_ANOMALIES}
 
 
-def test_demo_writes_html(tmp_path: Path, duck: duckdb.DuckDBPyConnection) -> None:
+def test_quickstart_sql(executed: Callable[[str], Any], duck: duckdb.DuckDBPyConnection) -> None:
+    rows = table_rows(tagged(executed("quickstart.ipynb"), "check-sql"))
+    by_year = duck.sql(
+        "SELECT p.category, year(o.order_date), sum(o.revenue) FROM orders o "
+        "JOIN products p ON p.product_id = o.product_id WHERE o.status = 'completed' "
+        "GROUP BY 1, 2"
+    ).fetchall()
+    revenue = {(category, year): total for category, year, total in by_year}
+    categories = sorted({c for c, _ in revenue}, key=lambda c: -revenue[c, 2024])
+    assert [r[0] for r in rows] == categories
+    for category, old, new, growth in rows:
+        assert float(old) == pytest.approx(revenue[category, 2023], abs=0.006)
+        assert float(new) == pytest.approx(revenue[category, 2024], abs=0.006)
+        want = (revenue[category, 2024] / revenue[category, 2023] - 1) * 100
+        assert float(growth) == pytest.approx(want, abs=0.051)
+
+
+def test_quickstart_query(executed: Callable[[str], Any], duck: duckdb.DuckDBPyConnection) -> None:
+    rows = table_rows(tagged(executed("quickstart.ipynb"), "check-query"))
+    expected = duck.sql(
+        "SELECT c.region, sum(o.revenue), count(*), sum(o.revenue) / count(*) FROM orders o "
+        "JOIN customers c ON c.customer_id = o.customer_id GROUP BY 1 ORDER BY 2 DESC"
+    ).fetchall()
+    assert [r[0] for r in rows] == [e[0] for e in expected]
+    for row, want in zip(rows, expected, strict=True):
+        assert float(row[1]) == pytest.approx(want[1], rel=1e-6)
+        assert int(row[2]) == want[2]
+        assert float(row[3]) == pytest.approx(want[3], rel=1e-5)
+
+
+def test_quickstart_ask_writes_a_sql_cell_that_runs(
+    executed: Callable[[str], Any], duck: duckdb.DuckDBPyConnection
+) -> None:
+    """``%%ask`` writes its ``%%sql`` cell below itself (``set_next_input``); the notebook
+    runner inserts and runs it as JupyterLab would, and it gives the answer's rows."""
+    nb = executed("quickstart.ipynb")
+    asked = tagged(nb, "check-ask")
+    written = nb.cells[nb.cells.index(asked) + 1]
+    assert written.metadata["aiser"] == {"written": True}
+    assert written.source.startswith("%%sql duckdb\n-- What was revenue by region in 2024?\n")
+    expected = duck.sql(
+        "SELECT c.region, sum(o.revenue) FROM orders o JOIN customers c USING (customer_id) "
+        "WHERE year(o.order_date) = 2024 GROUP BY 1 ORDER BY 2 DESC"
+    ).fetchall()
+    rows = table_rows(written)
+    assert [(r[0], float(r[1])) for r in rows] == [(e[0], pytest.approx(e[1])) for e in expected]
+    (answer,) = [o.data["text/plain"] for o in asked.outputs if o.output_type == "execute_result"]
+    assert "offline" in answer and f"{expected[0][0]} leads" in answer
+    committed = nbformat.read(ROOT / "examples" / "quickstart.ipynb", as_version=4)
+    assert len(nb.cells) == len(committed.cells) + 2  # the written cell, and PROBE
+
+
+def test_quickstart_insights_find_the_planted_days(
+    executed: Callable[[str], Any], duck: duckdb.DuckDBPyConnection
+) -> None:
+    (text,) = [
+        o.data["text/plain"]
+        for o in tagged(executed("quickstart.ipynb"), "check-insights").outputs
+        if o.output_type == "execute_result"
+    ]
+    assert text.startswith("1. [anomaly ")
+    found = dict(re.findall(r"\[anomaly [\d.]+\] Revenue on (\S+) was \$([\d,.]+)", text))
+    assert set(found) == {a.day.isoformat() for a in PLANTED_ANOMALIES}
+    daily = dict(
+        duck.sql("SELECT order_date::VARCHAR, sum(revenue) FROM orders GROUP BY 1").fetchall()
+    )
+    for day, shown in found.items():
+        assert float(shown.replace(",", "")) == pytest.approx(daily[day], abs=0.005)
+
+
+def test_quickstart_dashboard(
+    executed: Callable[[str], Any], duck: duckdb.DuckDBPyConnection
+) -> None:
+    (page,) = [
+        o.data["text/html"]
+        for o in tagged(executed("quickstart.ipynb"), "check-dashboard").outputs
+        if o.output_type == "execute_result"
+    ]
+    ((revenue, orders, units),) = duck.sql(
+        "SELECT sum(revenue), count(*), sum(quantity) FROM orders"
+    ).fetchall()
+    assert re.findall(r'aiser-kpi-value">([^<]*)<', page) == [
+        f"${revenue:,.2f}",
+        f"{orders:,}",
+        f"{units:,}",
+    ]
+    assert page.count("aiserCharts.render") == 3
+
+
+def test_demo_writes_html(tmp_path: Path) -> None:
+    """``python -m aiser_jupyter.demo`` (what ``./dev demo`` runs) writes the rendered
+    quickstart and the dashboard it exports, pages that load no script from the network
+    (tests/test_quickstart_browser.py opens them)."""
     out = tmp_path / "site"
     run = subprocess.run(
         [sys.executable, "-m", "aiser_jupyter.demo", "--out", str(out)],
@@ -150,15 +247,16 @@ def test_demo_writes_html(tmp_path: Path, duck: duckdb.DuckDBPyConnection) -> No
     assert run.returncode == 0, run.stderr
     html = out / "quickstart.html"
     assert str(html) in run.stdout.strip().splitlines()[-1]
-    assert sorted(p.name for p in (out / "data").iterdir()) == [
-        "customers.parquet",
-        "orders.parquet",
-        "products.parquet",
-    ]
-    ((count,),) = duck.sql("SELECT count(*) FROM orders").fetchall()
+    assert (out / "model" / "retail.yml").read_bytes() == (
+        ROOT / "examples" / "model" / "retail.yml"
+    ).read_bytes()
     page = html.read_text(encoding="utf-8")
-    assert "Completed revenue over 24 months" in page
-    assert f"<td>{count}</td>" in page  # the %sql one-liner's count(*), as a table cell
+    assert "What was revenue by region in 2024?" in page
+    assert "Retail at a glance" in page
+    scripts = re.findall(r"<script[^>]*\bsrc=[\"']?([^\"' >]+)", page)
+    assert scripts == []  # nbconvert's CDN scripts (require.js, MathJax) are left out
+    board = (out / "retail_dashboard.html").read_text(encoding="utf-8")
+    assert board.startswith("<!doctype html>") and "<title>Retail at a glance</title>" in board
     nbformat.validate(nbformat.read(out / "quickstart.ipynb", as_version=4))
 
 
