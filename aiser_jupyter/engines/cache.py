@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from aiser_jupyter.engines.arrowfile import read_table, write_table
 from aiser_jupyter.engines.transpile import digest
 
 if TYPE_CHECKING:
@@ -184,8 +185,7 @@ class ResultCache:
 
         path = self._path(key, version)
         try:
-            with pa.memory_map(str(path)) as source:
-                table = pa.ipc.open_file(source).read_all()
+            table = read_table(path)
             os.utime(path)
         except (OSError, pa.ArrowInvalid):
             return None
@@ -207,8 +207,7 @@ class ResultCache:
         metadata = {**(entry.table.schema.metadata or {}), CREATED: str(entry.created).encode()}
         table = entry.table.replace_schema_metadata(metadata)
         try:
-            with pa.OSFile(str(partial), "wb") as sink, pa.ipc.new_file(sink, table.schema) as out:
-                out.write_table(table)
+            write_table(partial, table)
             os.replace(partial, path)
         except (OSError, pa.ArrowException):  # a type IPC cannot hold: memory only
             with contextlib.suppress(OSError):

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sqlite3
 import threading
 import warnings
 from collections import deque
@@ -23,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiser_jupyter.errors import AiserError
 from aiser_jupyter.governance.ages import parse_age
+from aiser_jupyter.security.atrest import connect_sqlite, sqlite_errors
 from aiser_jupyter.security.secrets import redact, redact_url
 
 if TYPE_CHECKING:
@@ -171,14 +171,15 @@ class AuditLog:
         try:
             if self.target != ":memory:":
                 Path(self.target).parent.mkdir(parents=True, exist_ok=True)
-            self._conn: Any = sqlite3.connect(
+            self._conn: Any = connect_sqlite(
                 self.target, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
             )
             self._conn.execute("PRAGMA journal_mode = WAL")
             self._conn.execute("PRAGMA synchronous = NORMAL")
-        except (OSError, sqlite3.Error) as exc:
+            self._conn.execute("PRAGMA secure_delete = ON")
+        except (OSError, *sqlite_errors()) as exc:
             raise AuditFailed(f"Cannot open the audit log {self.target}: {exc}") from None
-        self._errors: tuple[type[Exception], ...] = (sqlite3.Error,)
+        self._errors: tuple[type[Exception], ...] = sqlite_errors()
         self._begin, self._mark = "BEGIN IMMEDIATE", "?"
         with self._transaction():
             for statement in SQLITE_SCHEMA:

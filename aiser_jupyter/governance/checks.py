@@ -10,7 +10,6 @@ lists its checks and a cube's ``meta: {checks: [{row_count: …}]}`` the cube's.
 from __future__ import annotations
 
 import html
-import sqlite3
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from typing import TYPE_CHECKING, Any
@@ -292,7 +291,9 @@ def _remember_count(target: str, count: int) -> int | None:
     """The count recorded last time for `target` (``$AISER_HOME/quality.db``); records this one."""
     path = home() / "quality.db"
     path.parent.mkdir(parents=True, exist_ok=True)
-    with sqlite3.connect(path, timeout=30) as db:
+    from aiser_jupyter.security.atrest import connect_sqlite
+
+    with connect_sqlite(path, timeout=30) as db:
         db.execute("CREATE TABLE IF NOT EXISTS row_counts (target TEXT, at TEXT, count INTEGER)")
         last = db.execute(
             "SELECT count FROM row_counts WHERE target = ? ORDER BY rowid DESC LIMIT 1", (target,)

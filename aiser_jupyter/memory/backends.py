@@ -9,7 +9,6 @@ physical. Conversation turns are recalled by recency, so they are not indexed.
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -18,6 +17,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from aiser_jupyter.errors import AiserError
+from aiser_jupyter.security.atrest import connect_sqlite, sqlite_errors
 from aiser_jupyter.security.secrets import redact, redact_url
 
 COLUMNS = (
@@ -127,13 +127,13 @@ class SQLiteBackend:
         try:
             if path != ":memory:":
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
-            self._conn = sqlite3.connect(
+            self._conn = connect_sqlite(
                 path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
             )
             self._wal()
             self._conn.execute("PRAGMA synchronous = NORMAL")
             self._conn.execute("PRAGMA secure_delete = ON")
-        except (OSError, sqlite3.Error) as exc:
+        except (OSError, *sqlite_errors()) as exc:
             raise MemoryFailed(f"Cannot open the memory store {path}: {exc}") from None
         self._lock = threading.RLock()
         migrate(self, SQLITE_MIGRATIONS)
@@ -146,7 +146,7 @@ class SQLiteBackend:
             try:
                 self._conn.execute("PRAGMA journal_mode = WAL")
                 return
-            except sqlite3.OperationalError as exc:
+            except sqlite_errors() as exc:
                 if "locked" not in str(exc) or time.monotonic() > deadline:
                     raise
                 time.sleep(0.01)
@@ -155,7 +155,7 @@ class SQLiteBackend:
         with self._lock:
             try:
                 return self._conn.execute(sql, tuple(params)).fetchall()
-            except sqlite3.Error as exc:
+            except sqlite_errors() as exc:
                 raise MemoryFailed(f"Memory store {self.path}: {exc}") from None
 
     @contextmanager

@@ -414,10 +414,15 @@ class PreAggregationStore:
     """Rollup tables in a DuckDB file (or memory), with what each was built from and when."""
 
     def __init__(self, database: str = ":memory:"):
+        from aiser_jupyter.engines import snapshot
         from aiser_jupyter.engines.connection import Connection
         from aiser_jupyter.engines.duckdb import DuckDBEngine
 
-        self.engine = DuckDBEngine(database)
+        self.snapshot = database if snapshot.sealed_path(database) else None
+        """Where the rollups are kept sealed (a key is set): the DuckDB itself is in memory."""
+        self.engine = DuckDBEngine(":memory:" if self.snapshot else database)
+        if self.snapshot:
+            snapshot.load(self.engine.con, self.snapshot)
         self._states: dict[str, tuple[str, str | None, datetime] | None] = {}
         self.connection = Connection("pre-aggregations", self.engine, f"duckdb:///{database}")
         self.engine.execute(
@@ -494,6 +499,10 @@ class PreAggregationStore:
             [rollup.full_name, rollup.table, definition, refresh, built],
         )
         self._states[rollup.full_name] = (definition, refresh, built)
+        if self.snapshot:
+            from aiser_jupyter.engines import snapshot
+
+            snapshot.save(self.engine.con, self.snapshot)
 
 
 def _first_value(table: Any) -> str | None:
