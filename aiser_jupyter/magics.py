@@ -111,6 +111,11 @@ def _aiser_parser() -> _Parser:
     connect = commands.add_parser("connect", help="connect a URL, a file, a name or a DataFrame")
     connect.add_argument("target")
     connect.add_argument("--name", "-n")
+    connect.add_argument("--live", action="store_true", help="keep a live replica in DuckDB")
+    connect.add_argument("--tables", help="live: comma-separated tables (default: all)")
+    connect.add_argument("--keep-slot", action="store_true", help="live: keep the slot")
+    connect.add_argument("--interval", type=float, help="live: seconds between polls")
+    commands.add_parser("streams", help="live tables: rows applied, lag, state, last error")
     commands.add_parser("connections", help="list connections")
     use = commands.add_parser("use", help="make a connection the current one")
     use.add_argument("name")
@@ -253,12 +258,22 @@ class AiserMagics(Magics):
             target = self.shell.user_ns.get(args.target, args.target)
             from aiser_jupyter.sources.targets import is_frame
 
+            if args.live:
+                live = {"tables": args.tables.split(",")} if args.tables else {}
+                live.update({"keep_slot": True} if args.keep_slot else {})
+                live.update({"interval": args.interval} if args.interval else {})
+                session.connect(args.target, name=args.name, live=True, **live)
+                tables = ", ".join(sorted(session.streams()["table"]))
+                print(f"Live: {tables} kept up to date in {session.settings.default_connection}")
+                return None
             if is_frame(target):
                 connection = session.connect(target, name=args.name or args.target)
             else:
                 connection = session.connect(args.target, name=args.name)
             print(f"Connected: {connection.name} ({connection.kind}) {connection.display_url}")
             return None
+        if args.command == "streams":
+            return session.streams()
         if args.command == "use":
             session.sources.use(args.name)
             return None

@@ -172,6 +172,11 @@ class Session:
         """The connection called `name`, else the current one, else the default DuckDB."""
         return self.sources.connection(name)
 
+    def streams(self) -> pd.DataFrame:
+        """The live tables (``connect(…, live=True)``): per table, rows applied, lag in
+        seconds, how much is behind, state (running, retrying) and the last error."""
+        return self.sources.streams.frame()
+
     def load_model(self, source: Any) -> SemanticModel:
         """Load a Cube data model (a YAML file, a folder of them, or a dict) for `query`."""
         return self.semantic.load_model(source)

@@ -133,8 +133,13 @@ class PostgresServer:
     the caller forgets.
     """
 
-    def __init__(self, bindir: str | Path | None = None, start_timeout: int = 30) -> None:
+    def __init__(
+        self, bindir: str | Path | None = None, start_timeout: int = 30, *, logical: bool = False
+    ) -> None:
+        """`logical`: ``wal_level=logical`` and room for replication slots (change data
+        capture tests); off by default, so other servers start as before."""
         self.bindir = Path(bindir) if bindir else find_bindir()
+        self.logical = logical
         self.psql_bin = _find_psql(self.bindir)
         self.user = USER
         self.password = PASSWORD
@@ -225,6 +230,29 @@ class PostgresServer:
             url = url.rsplit("/", 1)[0] + "/" + dbname
         return _run_psql(self.psql_bin, url, sql)
 
+    def halt(self) -> None:
+        """``pg_ctl stop`` keeping the data and the port: the server has gone away until
+        `resume` (tests of clients that must retry)."""
+        assert self.tmpdir is not None, "not started"
+        self._pg("pg_ctl", "stop", "-D", str(self.datadir), "-m", "fast", "-w")
+
+    def resume(self) -> None:
+        """Start a `halt`ed server again, on the same port with the same data."""
+        assert self.tmpdir is not None and self.port is not None, "not started"
+        self._pg(
+            "pg_ctl",
+            "start",
+            "-w",
+            "-t",
+            str(self.start_timeout),
+            "-D",
+            str(self.datadir),
+            "-l",
+            str(self.tmpdir / "postgres.log"),
+            "-o",
+            self._options(self.port),
+        )
+
     def terminate_connections(self) -> int:
         """Kill every other backend on our database; returns how many."""
         return kill_backends(self)
@@ -288,6 +316,17 @@ class PostgresServer:
         finally:
             pwfile.unlink(missing_ok=True)
 
+    def _options(self, port: int) -> str:
+        """The server's command-line settings (``pg_ctl -o``)."""
+        assert self.tmpdir is not None
+        opts = (
+            f"-p {port} -k {self.tmpdir / 'sock'} -c listen_addresses={HOST} "
+            "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+        )
+        if self.logical:
+            opts += " -c wal_level=logical -c max_replication_slots=20 -c max_wal_senders=20"
+        return opts
+
     def _start_server(self) -> None:
         assert self.tmpdir is not None
         sockdir = self.tmpdir / "sock"
@@ -298,10 +337,7 @@ class PostgresServer:
         last_err = ""
         for _ in range(3):  # another process may grab the port between probe and bind
             port = _free_port()
-            opts = (
-                f"-p {port} -k {sockdir} -c listen_addresses={HOST} "
-                "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
-            )
+            opts = self._options(port)
             proc = self._pg(
                 "pg_ctl",
                 "start",

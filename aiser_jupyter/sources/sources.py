@@ -22,6 +22,7 @@ from aiser_jupyter.engines.connection import Connection
 from aiser_jupyter.errors import AiserError, ConnectionFailed, UnknownConnection
 from aiser_jupyter.security.secrets import redact, redact_url
 from aiser_jupyter.sources import targets
+from aiser_jupyter.sources.streams import Streams
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -75,12 +76,17 @@ class Sources:
         """Lake and API tables by table name: what each DuckDB (and Spark) table came from."""
         self._spark_copies: dict[str, str] = {}
         self._frames = 0
+        self.streams = Streams(self.default_duckdb, changed)
+        """Live tables (``connect(…, live=True)``): sources kept up to date in DuckDB."""
 
     # -- connecting ----------------------------------------------------------------------
 
     def connect(self, target: Any, name: str | None = None, **options: Any) -> Connection:
         """Connect a database URL, a file or glob, a named connection, a Spark, lake or API
-        URL, or a DataFrame; it becomes the current connection."""
+        URL, or a DataFrame; it becomes the current connection. With ``live=True``, a
+        PostgreSQL URL, a growing file, a folder or an API is kept up to date (`connect_live`)."""
+        if options.pop("live", False):
+            return self.connect_live(target, name, **options)
         if targets.is_frame(target):
             connection = self._register_frame(target, name)
         elif isinstance(target, str) or hasattr(target, "__fspath__"):
@@ -108,6 +114,25 @@ class Sources:
         self.current = connection.name
         self.changed("connections")
         return connection
+
+    def connect_live(self, target: Any, name: str | None = None, **options: Any) -> Connection:
+        """Keep a replica of `target`'s tables in the embedded DuckDB, as ``NAME.table``, up
+        to date in a background thread (see ``sources.streams``): a PostgreSQL URL
+        (``tables``, ``keep_slot``, ``slot``), an NDJSON/CSV file that grows or a folder of
+        Parquet files (``table``), an HTTP API (``interval``, ``key`` and the API options)."""
+        from aiser_jupyter.security.secrets import register_url
+
+        text = os.path.expandvars(os.fspath(target))
+        if targets.is_url(text):
+            register_url(text)
+        default = targets.url_name(text) if targets.is_url(text) else "live"
+        schema = targets.identifier(name or default)
+        if schema == self.settings.default_connection or schema in self.connections:
+            raise ConnectionFailed(f"{schema!r} names a connection already: choose another name")
+        stream = self.streams.start(text, schema, **options)
+        duck = self.default_duckdb()
+        duck.tables.extend(t for t in stream.tables if t not in duck.tables)
+        return self._made_current(duck)
 
     def connect_spark(
         self,
@@ -216,6 +241,12 @@ class Sources:
         return connection
 
     def disconnect(self, name: str) -> None:
+        """Close a connection, or stop a live stream (its replication slot dropped unless
+        it was connected with ``keep_slot=True``)."""
+        if name in self.streams:
+            self.streams.stop(name)
+            self.changed("connections")
+            return
         connection = self.connection(name)
         connection.close()
         del self.connections[connection.name]
@@ -253,6 +284,7 @@ class Sources:
         return frame
 
     def close(self) -> None:
+        self.streams.close()
         for connection in self.connections.values():
             connection.close()
         self.connections.clear()

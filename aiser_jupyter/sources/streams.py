@@ -1,0 +1,127 @@
+"""Live tables: sources kept up to date in the embedded DuckDB by background threads.
+
+``Streams(duckdb, changed)`` owns them. ``start`` opens a stream on a target (a PostgreSQL
+URL: change data capture, ``pg_stream``; a growing NDJSON/CSV file or a folder receiving
+Parquet files: ``file_streams``; an HTTP API polled on an interval: ``api_stream``), makes
+its first copy in the caller's thread (so a wrong URL or a missing table is an error
+there), then runs it in a daemon thread: poll, apply a batch in one DuckDB transaction,
+``changed("data:<schema>.<table>")``, again. A source that fails (a server gone, a file
+removed) is retried with exponential backoff; its state says ``retrying`` and its last
+error says why, until it answers again. ``frame`` is what ``Session.streams()`` shows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from aiser_jupyter.errors import ConnectionFailed
+from aiser_jupyter.sources.worker import Stream, TableStatus
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from aiser_jupyter.engines.connection import Connection
+    from aiser_jupyter.sources.replica import Replica
+
+COLUMNS = [
+    "stream", "table", "kind", "state", "rows_applied", "lag_s", "behind",
+    "last_applied", "retries", "last_error",
+]  # fmt: skip
+
+
+class Streams:
+    """The Session's live tables, by stream name."""
+
+    def __init__(
+        self, duckdb: Callable[[], Connection], changed: Callable[[str], None] = lambda w: None
+    ):
+        self.duckdb = duckdb
+        self.changed = changed
+        self.streams: dict[str, Stream] = {}
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.streams
+
+    def start(self, target: str, name: str, **options: Any) -> Stream:
+        """Open a live stream of `target` into schema `name` of the embedded DuckDB (a stream
+        already there under that name is stopped first)."""
+        from aiser_jupyter.sources.replica import Replica
+
+        if name in self.streams:
+            self.stop(name)
+        duck = self.duckdb()
+        replica = Replica(duck.engine.con.cursor(), name)  # type: ignore[attr-defined]
+        stream = _make(target, name, replica, self.changed, options)
+        try:
+            stream.start()
+        except Exception:
+            stream.close()
+            replica.close()
+            raise
+        self.streams[name] = stream
+        return stream
+
+    def stop(self, name: str, *, finish: bool = True) -> None:
+        """Stop stream `name`; with `finish`, remove what the source kept for it too."""
+        stream = self.streams.pop(name)
+        stream.stop()
+        if finish:
+            stream.finish()
+        stream.replica.close()
+
+    def frame(self) -> pd.DataFrame:
+        """Per table: rows applied, lag in seconds, how much is behind, state, last error."""
+        import pandas as pd
+
+        rows = []
+        for stream in self.streams.values():
+            for label, status in stream.tables.items() or {"": TableStatus()}.items():
+                applied = status.last_applied
+                rows.append(
+                    {
+                        "stream": stream.name,
+                        "table": label,
+                        "kind": stream.kind,
+                        "state": stream.state,
+                        "rows_applied": status.rows_applied,
+                        "lag_s": round(status.lag_s, 3),
+                        "behind": stream.behind,
+                        "last_applied": pd.Timestamp(applied, unit="s") if applied else pd.NaT,
+                        "retries": stream.retries,
+                        "last_error": stream.last_error,
+                    }
+                )
+        return pd.DataFrame(rows, columns=COLUMNS)
+
+    def close(self) -> None:
+        """Stop every stream (each finishes as its options say)."""
+        for name in list(self.streams):
+            self.stop(name)
+
+
+def _make(
+    target: str,
+    name: str,
+    replica: Replica,
+    changed: Callable[[str], None],
+    options: dict[str, Any],
+) -> Stream:
+    """The kind of stream `target` calls for."""
+    lowered = target.lower()
+    if lowered.startswith(("postgresql://", "postgres://", "postgresql+adbc://")):
+        from aiser_jupyter.sources.pg_stream import PostgresStream
+
+        return PostgresStream(target, name, replica, changed, **options)
+    if lowered.startswith(("http://", "https://")):
+        from aiser_jupyter.sources.api_stream import ApiStream
+
+        return ApiStream(target, name, replica, changed, **options)
+    if "://" in lowered:
+        raise ConnectionFailed(
+            f"No live stream for {target.split('://')[0]}:// sources: PostgreSQL URLs, "
+            "files, folders and HTTP APIs can be live"
+        )
+    from aiser_jupyter.sources.file_streams import file_stream
+
+    return file_stream(target, name, replica, changed, options)
