@@ -255,6 +255,36 @@ def test_a_session_connects_spark_binds_parameters_and_shares_lakes(spark, tmp_p
     assert spark.execute("SELECT 4 AS four").to_pylist() == [{"four": 4}]
 
 
+def test_hudi_tables_and_cells_of_several_statements(spark, tmp_path):
+    """A Hudi table (written by tools/hudi_writer, read by hudi-rs) in Spark and DuckDB, and
+    a cell of two statements on Spark, which runs one statement per ``spark.sql``."""
+    pytest.importorskip("hudi")
+    from aiser_jupyter.sessions import Session
+    from tools.hudi_writer import write_commit
+
+    first = {"id": pa.array([1, 2, 3], pa.int64()), "fare": [10.0, 20.0, 5.0]}
+    write_commit(tmp_path / "t", pa.table(first), "20240101000000000", name="t", record_key="id")
+    update = {"id": pa.array([2, 4], pa.int64()), "fare": [25.0, 7.5]}
+    write_commit(tmp_path / "t", pa.table(update), "20240102000000000", name="t", record_key="id")
+    session = Session()
+    try:
+        session.sources.connect_spark("spark://local[2]", progress=False)
+        session.sources.connect_lake(f"hudi://{tmp_path / 't'}", "trips", spark="spark")
+        total = "SELECT count(*) AS n, sum(fare) AS s FROM trips"
+        expected = [{"n": 4, "s": 47.5}]  # 10 + 25 (trip 2 updated) + 5 + 7.5
+        assert session.sql(total, "spark").to_arrow().to_pylist() == expected
+        assert session.sql(total, "duckdb").to_arrow().to_pylist() == expected
+        cell = (
+            "CREATE OR REPLACE TEMP VIEW cheap AS SELECT * FROM trips WHERE fare < 10;\n"
+            "SELECT count(*) AS n, sum(fare) AS s FROM cheap;"
+        )
+        result = session.sql(cell, "spark")
+        assert result.to_arrow().to_pylist() == [{"n": 2, "s": 12.5}]  # trips 3 and 4
+        assert "2 statements ran" in result.notes
+    finally:
+        session.close()
+
+
 def test_urls_and_a_missing_java(monkeypatch):
     assert master_of("sc://cluster:15002") == ("sc://cluster:15002", True)
     assert master_of("spark://local") == ("local[*]", False)

@@ -1,8 +1,9 @@
-"""Data lake tables: Apache Iceberg through pyiceberg, Delta Lake through deltalake.
+"""Data lake tables: Apache Iceberg through pyiceberg, Delta Lake through deltalake, Apache
+Hudi through hudi-rs (the ``hudi`` package).
 
-A `LakeTable` is pinned to one snapshot (Iceberg) or version (Delta), so every engine that
-reads it sees the same rows, and `version` can key a result cache. Rows leave as Arrow:
-DuckDB scans them in place, Spark receives them through its driver.
+A `LakeTable` is pinned to one snapshot (Iceberg), version (Delta) or commit instant (Hudi),
+so every engine that reads it sees the same rows, and `version` can key a result cache.
+Rows leave as Arrow: DuckDB scans them in place, Spark receives them through its driver.
 
 Schema evolution is the formats' own business and both libraries read it right: Iceberg
 matches columns by field id, so a renamed column reads under its new name in new
@@ -25,7 +26,7 @@ from aiser_jupyter.errors import ConnectionFailed
 if TYPE_CHECKING:
     import pyarrow as pa
 
-LAKE_SCHEMES = ("iceberg", "delta")
+LAKE_SCHEMES = ("iceberg", "delta", "hudi")
 
 
 @dataclass(frozen=True)
@@ -45,7 +46,7 @@ class LakeTable(Protocol):
 
     @property
     def version(self) -> int:
-        """The pinned snapshot id (Iceberg) or table version (Delta)."""
+        """The pinned snapshot id (Iceberg), table version (Delta) or commit instant (Hudi)."""
         ...
 
     def to_arrow(self, columns: list[str] | None = None, version: int | None = None) -> pa.Table:
@@ -178,6 +179,116 @@ class DeltaLakeTable:
         return self.changes(old)
 
 
+class HudiLakeTable:
+    """A Hudi table in a folder or object store (hudi-rs: snapshot reads of copy-on-write and
+    merge-on-read tables, no Spark needed), pinned to one completed commit.
+
+    Its version is the commit's instant time as a number (``20240102093000123``). Hudi's
+    ``_hoodie_*`` meta columns are left out; an older commit reads with the columns it had.
+    Hudi (table version 6) keys columns by name, so a rename reads as a drop and an add.
+    """
+
+    format = "hudi"
+
+    def __init__(self, uri: str, version: int | None = None, **options: str):
+        try:
+            import hudi  # noqa: F401
+        except ImportError:
+            raise ConnectionFailed("Hudi tables need hudi: pip install hudi") from None
+        self.location = uri
+        self._options = {key: str(value) for key, value in options.items()}
+        try:
+            self.table = self._open()
+            instants = self._instants()
+        except Exception as exc:
+            raise ConnectionFailed(f"No Hudi table at {uri}: {first_line(exc)}") from None
+        if version is not None and version not in {int(i.timestamp) for i in instants}:
+            raise ConnectionFailed(f"Hudi table {uri} has no commit {version}")
+        latest = int(instants[-1].timestamp) if instants else 0
+        self._version = latest if version is None else version
+
+    def _open(self) -> Any:
+        from hudi import HudiTable
+
+        return HudiTable(self.location, self._options or None)
+
+    def _instants(self) -> list[Any]:
+        """Completed commits of every kind (delta commits of merge-on-read, replace commits
+        of overwrites and clustering), oldest first."""
+        timeline = self.table.get_timeline()
+        instants = [
+            *timeline.get_completed_commits(),
+            *timeline.get_completed_deltacommits(),
+            *timeline.get_completed_replacecommits(),
+        ]
+        return sorted(instants, key=lambda i: i.timestamp)
+
+    @property
+    def version(self) -> int:
+        return self._version
+
+    def to_arrow(self, columns: list[str] | None = None, version: int | None = None) -> pa.Table:
+        import pyarrow as pa
+        from hudi import HudiReadOptions
+
+        at = self._version if version is None else version
+        options = HudiReadOptions()
+        if at:
+            options = options.with_as_of_timestamp(str(at))
+        wanted = columns or list(self._fields(at).values())
+        if wanted:
+            options = options.with_projection(wanted)
+        batches = self.table.read(options)
+        if batches:
+            return pa.Table.from_batches(batches)
+        schema = self.table.get_schema()
+        return schema.empty_table().select([n for n in wanted if n in schema.names] or [])
+
+    def snapshots(self) -> list[Snapshot]:
+        return [
+            Snapshot(
+                int(instant.timestamp),
+                datetime.fromtimestamp(instant.epoch_mills / 1000, timezone.utc),
+                str(self._metadata(instant).get("operationType") or instant.action).lower(),
+            )
+            for instant in self._instants()
+        ]
+
+    def _metadata(self, instant: Any) -> dict[str, Any]:
+        import json
+
+        try:
+            return json.loads(self.table.get_timeline().get_instant_metadata_in_json(instant))
+        except (ValueError, RuntimeError):
+            return {}
+
+    def _fields(self, version: int) -> dict[str, str]:
+        """Column names at commit `version` (its Avro schema), else the table's newest."""
+        import json
+
+        for instant in self._instants():
+            if int(instant.timestamp) == version:
+                schema = self._metadata(instant).get("extraMetadata", {}).get("schema")
+                if schema:
+                    return {f["name"]: f["name"] for f in json.loads(schema)["fields"]}
+        try:
+            return {name: name for name in self.table.get_schema().names}
+        except Exception:  # a table with no commit has no schema yet
+            return {}
+
+    def changes(self, old: int, new: int | None = None) -> list[str]:
+        return column_changes(
+            self._fields(old), self._fields(self._version if new is None else new)
+        )
+
+    def refresh(self) -> list[str]:
+        old = self._version
+        self.table = self._open()
+        instants = self._instants()
+        self._version = int(instants[-1].timestamp) if instants else 0
+        return self.changes(old) if old else []
+
+
 def column_changes(before: dict[Any, str], after: dict[Any, str]) -> list[str]:
     """Added, renamed and dropped columns between two {field key: name} schemas."""
     notes = [f"column {after[k]} added" for k in after if k not in before]
@@ -198,9 +309,11 @@ def open_lake(target: str, **options: Any) -> LakeTable:
       ``warehouse=…``; ``uri="sqlite:///catalog.db"`` is a local catalog, no server);
     - ``iceberg:///path/…/vN.metadata.json``: one table's metadata file, no catalog;
     - ``delta:///path/to/table`` (or ``delta://relative/path``), or a folder holding
-      ``_delta_log``: a Delta table; ``storage_options`` go to deltalake.
-    ``snapshot=`` (Iceberg) or ``version=`` (Delta) pins an older state; query-string
-    options (``?version=3``) work as well.
+      ``_delta_log``: a Delta table; ``storage_options`` go to deltalake;
+    - ``hudi:///path/to/table`` (or ``hudi://relative/path``), or a folder holding
+      ``.hoodie``: a Hudi table; ``storage_options`` and ``hudi_options`` go to hudi-rs.
+    ``snapshot=`` (Iceberg), ``version=`` (Delta) or ``version=`` a commit instant (Hudi)
+    pins an older state; query-string options (``?version=3``) work as well.
     """
     scheme, _, rest = target.partition("://")
     if not rest:
@@ -212,17 +325,23 @@ def open_lake(target: str, **options: Any) -> LakeTable:
         return _open_delta(os.path.expanduser(path), options)
     if scheme == "iceberg":
         return _open_iceberg(rest, options)
-    raise ConnectionFailed(f"Not a lake URL: {target!r} (expected iceberg:// or delta://)")
+    if scheme == "hudi":
+        path = rest if not rest.startswith("/") else "/" + rest.lstrip("/")
+        return _open_hudi(os.path.expanduser(path), options)
+    raise ConnectionFailed(f"Not a lake URL: {target!r} (expected iceberg://, delta:// or hudi://)")
 
 
 def _open_path(path: str, options: dict[str, Any]) -> LakeTable:
     folder = Path(os.path.expanduser(path))
     if (folder / "_delta_log").is_dir():
         return _open_delta(str(folder), options)
+    if (folder / ".hoodie").is_dir():
+        return _open_hudi(str(folder), options)
     if path.endswith(".metadata.json"):
         return _open_iceberg("/" + path.lstrip("/"), options)
     raise ConnectionFailed(
-        f"{path!r} is neither a Delta table (no _delta_log) nor an Iceberg metadata file"
+        f"{path!r} is not a Delta table (no _delta_log), a Hudi table (no .hoodie) "
+        "or an Iceberg metadata file"
     )
 
 
@@ -231,6 +350,16 @@ def _open_delta(path: str, options: dict[str, Any]) -> LakeTable:
     storage = dict(options.pop("storage_options", None) or {})
     _unknown(options, "Delta")
     return DeltaLakeTable(path, None if version is None else int(version), **storage)
+
+
+def _open_hudi(path: str, options: dict[str, Any]) -> LakeTable:
+    version = options.pop("version", None)
+    settings = {
+        **dict(options.pop("storage_options", None) or {}),
+        **dict(options.pop("hudi_options", None) or {}),
+    }
+    _unknown(options, "Hudi")
+    return HudiLakeTable(path, None if version is None else int(version), **settings)
 
 
 def _open_iceberg(rest: str, options: dict[str, Any]) -> LakeTable:

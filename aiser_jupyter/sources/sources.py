@@ -45,7 +45,7 @@ def external_kind(target: str) -> str | None:
     lowered = target.lower()
     if lowered.startswith(SPARK_PREFIXES) or lowered == "local":
         return "spark"
-    if lowered.startswith(("iceberg://", "delta://")):
+    if lowered.startswith(("iceberg://", "delta://", "hudi://")):
         return "lake"
     if lowered.startswith(("http://", "https://")):
         path = urlsplit(target).path.lower()
@@ -151,7 +151,7 @@ class Sources:
     def connect_lake(
         self, target: str, name: str | None = None, *, spark: str | None = None, **options: Any
     ) -> Connection:
-        """Read an Iceberg or Delta table (see `sources.lakes.open_lake` for the URLs) as a
+        """Read an Iceberg, Delta or Hudi table (`sources.lakes.open_lake` has the URLs) as a
         DuckDB table, and as a table of the Spark connection `spark` when given."""
         return self._made_current(self._add_lake(target, name, {**options, "spark": spark}))
 
