@@ -121,8 +121,10 @@ class Session:
 
     def on_change(self, listener: Callable[[str], object]) -> Callable[[], None]:
         """Call `listener(what)` when connections, the model, the history or the last answer
-        change (what is "connections", "model", "history" or "answer"), so views (the
-        sidebar) update without polling. Returns a function that stops the calls."""
+        change (what is "connections", "model", "history" or "answer"), or rows of a table
+        ("data:<table>", lowercase as the query named it: a write through `sql`, a live
+        table's batch), so views (the sidebar) update without polling. Returns a function
+        that stops the calls."""
         self._listeners.append(listener)
         return lambda: self._listeners.remove(listener) if listener in self._listeners else None
 
@@ -218,10 +220,16 @@ class Session:
     ) -> Result | RoutePlan | None:
         """Run `query`; ``:name`` binds from `params` (or `namespace`), ``{{ }}`` renders from it.
 
+        Several statements (``;``-separated, split by sqlglot) run in order on the same
+        connection, each as its own query (one history entry each); the Result is the last
+        query's, its notes saying how many ran, and a failing statement stops the rest
+        (``engines.script``). A statement that writes tells ``data:<table>`` listeners.
+
         `save` keeps the query as a snippet that later queries may use as a table;
-        with `execute` false nothing runs (and None is returned). `read_only` accepts one
-        read-only statement only (``security.check_sql``), runs it so that the database
-        refuses writes too, under the ``row_cap`` and ``query_timeout`` settings.
+        with `execute` false nothing runs (and None is returned). `read_only` accepts
+        read-only statements only (``security.check_sql``, each checked before any runs),
+        runs each so that the database refuses writes too, under the ``row_cap`` and
+        ``query_timeout`` settings.
 
         Other queries go through the router (``router.route``): `engine` names the connection or
         engine kind that must run it, `dialect` what the SQL is written in (default: the
