@@ -324,7 +324,9 @@ class PostgresServer:
             "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
         )
         if self.logical:
+            # Commits flushed at once (as servers run by default): decoding reads flushed WAL.
             opts += " -c wal_level=logical -c max_replication_slots=20 -c max_wal_senders=20"
+            opts += " -c synchronous_commit=on"
         return opts
 
     def _start_server(self) -> None:

@@ -129,6 +129,8 @@ class Sources:
         schema = targets.identifier(name or default)
         if schema == self.settings.default_connection or schema in self.connections:
             raise ConnectionFailed(f"{schema!r} names a connection already: choose another name")
+        if external_kind(text) == "api":
+            options.setdefault("table", table_name(text))
         stream = self.streams.start(text, schema, **options)
         duck = self.default_duckdb()
         duck.tables.extend(t for t in stream.tables if t not in duck.tables)
