@@ -253,15 +253,19 @@ def browse() -> SchemaBrowser:
 
 
 def dashboard(
-    title: str, items: Sequence[Any], filters: Sequence[Any] = (), refresh: Any = None
+    title: str,
+    items: Sequence[Any],
+    filters: Sequence[Any] = (),
+    refresh: Any = None,
+    live: bool = False,
 ) -> Dashboard:
     """Charts, KPI cards, tables and texts on a responsive grid. `items`: Cube query dicts,
     Results, markdown, or ``aiser.dashboard.chart/kpi/table/text(...)``; `filters`: member
     names or ``aiser.dashboard.date_range/values(...)``; `refresh`: "5min" re-runs every item
-    on that schedule."""
+    on that schedule; `live`: an item re-runs when a table it reads changes."""
     from aiser_jupyter.boards import dashboard as make
 
-    return make(title, items, filters=filters, refresh=refresh)
+    return make(title, items, filters=filters, refresh=refresh, live=live)
 
 
 def _board_part(name: str) -> Any:

@@ -30,6 +30,8 @@ class SqlOptions:
     dialect: str | None = None
     explain: bool = False
     cache: bool = True
+    live: str | None = None
+    """``--live [INTERVAL]``: re-run when the tables change ("" means on changes only)."""
     rest: list[str] = field(default_factory=list)
 
 
@@ -52,6 +54,7 @@ _FLAG_OPTIONS = {
 SQL_USAGE = (
     "%%sql [CONNECTION] [-o VAR] [--save NAME] [--no-execute] [--limit N] [--read-only]"
     " [--engine NAME] [--dialect D] [--explain] [--no-cache] [--chart [KIND]]"
+    " [--live [INTERVAL]]"
 )
 
 
@@ -75,7 +78,12 @@ def parse_sql_options(line: str, *, stop_at_sql: bool) -> tuple[SqlOptions, str]
             options.rest.append(word)
             rest = tail.strip()
             continue
-        if word == "--chart":
+        if word == "--live":
+            every, _, after = tail.strip().partition(" ")
+            is_every = every[:1].isdigit()
+            options.live = every if is_every else ""
+            tail = after if is_every else tail
+        elif word == "--chart":
             from aiser_jupyter.charts.recommend import KINDS
 
             kind, _, after = tail.strip().partition(" ")
@@ -143,6 +151,17 @@ def _aiser_parser() -> _Parser:
     mcp.add_argument("--timeout", type=float, default=30.0)
     mcp.add_argument("--port", type=int, default=8765)
     commands.add_parser("tools", help="the agent's tools: built-in, Python, MCP")
+    live = commands.add_parser("live", help="live results and watches: list, or stop")
+    live.add_argument("action", nargs="?", choices=["list", "stop"], default="list")
+    live.add_argument("key", nargs="?", help="stop: one watch's key (default: all)")
+    alert = commands.add_parser("alert", help="make, check, list or remove alerts")
+    alert.add_argument("action", choices=["add", "check", "list", "remove", "deliveries"])
+    alert.add_argument("name", nargs="?")
+    alert.add_argument("source", nargs="?", help="add: SQL or a semantic member (quoted)")
+    alert.add_argument("condition", nargs="?", help="add: e.g. 'value > 100'")
+    alert.add_argument("--every", help="add: a schedule such as 5m")
+    alert.add_argument("--notify", action="append", default=[], help="webhook:URL, email:ADDR")
+    alert.add_argument("--quiet", help="add: no second firing within this (e.g. 1h)")
     insights = commands.add_parser("insights", help="what changed, what is unusual and why")
     insights.add_argument("target", nargs="?", help="a variable, a Cube query (JSON) or _")
     insights.add_argument("--measure", action="append")
@@ -182,6 +201,7 @@ def _query_parser() -> _Parser:
     parser.add_argument("connection", nargs="?")
     parser.add_argument("-o", "--out")
     parser.add_argument("--sql", action="store_true", help="show the SQL instead of running it")
+    parser.add_argument("--live", nargs="?", const="", metavar="INTERVAL", help="re-run on change")
     return parser
 
 
@@ -198,7 +218,7 @@ class AiserMagics(Magics):
         """Run SQL on a connection; the cell's value is the result DataFrame.
 
         %%sql [CONNECTION] [-o VAR] [--save NAME] [--no-execute] [--limit N] [--read-only]
-              [--chart [KIND]]
+              [--chart [KIND]] [--live [INTERVAL]]
         """
         if cell is None:
             options, query = parse_sql_options(line, stop_at_sql=True)
@@ -218,6 +238,34 @@ class AiserMagics(Magics):
             query = cell
         if not query.strip():
             raise UsageError(f"No SQL to run. Usage: {SQL_USAGE}")
+        key = self._cell_key(query)
+        self.session.live.stop(key)  # a cell run again replaces its live result
+        if options.live is not None:
+            from aiser_jupyter.widgets.live import live_cell
+
+            def rerun() -> Any:
+                return self.session.sql(
+                    query,
+                    connection=options.connection,
+                    namespace=self.shell.user_ns,
+                    limit=options.limit,
+                    read_only=options.read_only,
+                    engine=options.engine,
+                    dialect=options.dialect,
+                    cache=False,
+                )
+
+            return live_cell(
+                self.session.live,
+                key,
+                rerun,
+                query,
+                every=options.live,
+                dialect=options.dialect
+                or self.session.connection(options.connection).engine.dialect,
+                chart=self._chart_of(options.chart),
+                out=self._keep(options.out),
+            )
         result = self.session.sql(
             query,
             connection=options.connection,
@@ -244,6 +292,25 @@ class AiserMagics(Magics):
 
             display(self.session.chart(result, kind=options.chart or None))
         return frame
+
+    def _cell_key(self, cell: str) -> str:
+        """Which cell runs (JupyterLab's cell id, else the query's text), so running it again
+        stops its previous live result."""
+        parent = getattr(self.shell, "parent_header", None) or {}
+        cell_id = (parent.get("metadata") or {}).get("cellId")
+        return f"cell:{cell_id}" if cell_id else f"cell:{hash(cell.strip())}"
+
+    def _keep(self, out: str | None) -> Any:
+        """The setter of ``-o VAR`` for a live cell's rows (None without -o)."""
+        if not out:
+            return None
+        return lambda frame: self.shell.user_ns.__setitem__(out, frame)
+
+    def _chart_of(self, kind: str | None) -> Any:
+        """How a live cell draws its chart (``--chart [KIND]``), or None."""
+        if kind is None:
+            return None
+        return lambda result: self.session.chart(result, kind=kind or None)
 
     @line_magic
     def aiser(self, line: str) -> Any:
@@ -303,6 +370,14 @@ class AiserMagics(Magics):
             return self._mcp(args)
         if args.command == "tools":
             return session.agent.tools_frame()
+        if args.command == "live":
+            if args.action == "stop":
+                key = None if args.key in (None, "all") else args.key
+                print(f"Stopped {session.live.stop(key)} live results and alerts' watches.")
+                return None
+            return session.live.frame()
+        if args.command == "alert":
+            return self._alert(args)
         if args.command == "audit":
             if args.export:
                 count = session.governance.export_audit(args.export, args.since)
@@ -336,6 +411,33 @@ class AiserMagics(Magics):
             print(f"Sample tables customers, products, orders are in {connection.name}.")
             return None
         raise UsageError(f"Unknown command {args.command!r}")
+
+    def _alert(self, args: argparse.Namespace) -> Any:
+        alerts = self.session.alerts
+        if args.action == "list":
+            return alerts.frame()
+        if args.action == "deliveries":
+            return alerts.deliveries(args.name)
+        if args.action == "check":
+            return alerts.check([args.name] if args.name else None)
+        if not args.name:
+            raise UsageError(f"%aiser alert {args.action} NAME …")
+        if args.action == "remove":
+            alerts.remove(args.name)
+            return None
+        if not (args.source and args.condition):
+            raise UsageError(
+                "%aiser alert add NAME 'SQL or member' 'CONDITION' [--every 5m] "
+                "[--notify webhook:URL] [--quiet 1h]"
+            )
+        return alerts.alert(
+            args.name,
+            args.source,
+            args.condition,
+            args.every,
+            args.notify or ["notebook"],
+            quiet=args.quiet,
+        )
 
     def _model(self, args: argparse.Namespace) -> Any:
         session = self.session
@@ -444,7 +546,7 @@ class AiserMagics(Magics):
     def query(self, line: str, cell: str) -> Any:
         """Answer a Cube REST query (JSON or YAML) through the semantic model.
 
-        %%query [CONNECTION] [-o VAR] [--sql]
+        %%query [CONNECTION] [-o VAR] [--sql] [--live [INTERVAL]]
         """
         args = _query_parser().parse_args(shlex.split(line))
         if not cell.strip():
@@ -452,6 +554,20 @@ class AiserMagics(Magics):
         if args.sql:
             print(self.session.semantic.query_sql(cell, args.connection))
             return None
+        key = self._cell_key(cell)
+        self.session.live.stop(key)
+        if args.live is not None:
+            from aiser_jupyter.widgets.live import live_cell
+
+            session = self.session
+            return live_cell(
+                session.live,
+                key,
+                lambda: session.query(cell, args.connection, rollups=False),
+                session.semantic.query_sql(cell, args.connection),
+                every=args.live,
+                out=self._keep(args.out),
+            )
         frame = self.session.query(cell, args.connection).df
         if args.out:
             self.shell.user_ns[args.out] = frame

@@ -56,7 +56,7 @@ class Alerts:
         live: Live,
         *,
         sql: Callable[[str], Result],
-        query: Callable[[Mapping[str, Any]], Result],
+        query: Callable[..., Result],
         query_sql: Callable[[Mapping[str, Any]], str],
         model: Callable[[], SemanticModel | None],
         insights: Callable[[Any], Any],
@@ -184,10 +184,10 @@ class Alerts:
     def _measure(self, alert: Alert) -> tuple[Any, list[str]]:
         """The value a check compares (and, for an anomaly alert, what insights found)."""
         source = alert.source
-        if isinstance(source, Mapping):
-            result = self._query(source)
+        if isinstance(source, Mapping):  # the raw tables: a rollup lags behind the rows
+            result = self._query(source, rollups=False)
         elif self._is_member(source):
-            result = self._query({"measures": [source]})
+            result = self._query({"measures": [source]}, rollups=False)
         else:
             result = self._sql(source)
         if alert.condition.anomaly:

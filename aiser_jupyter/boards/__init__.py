@@ -47,13 +47,22 @@ __all__ = [
 
 
 def dashboard(
-    title: str, items: Sequence[Any], filters: Sequence[Any] = (), refresh: Any = None
+    title: str,
+    items: Sequence[Any],
+    filters: Sequence[Any] = (),
+    refresh: Any = None,
+    live: bool = False,
 ) -> Dashboard:
-    """A dashboard over the kernel's semantic model (see ``aiser.dashboard``)."""
+    """A dashboard over the kernel's semantic model (see ``aiser.dashboard``); `live`: each
+    item re-runs when a table its query reads changes."""
     from aiser_jupyter.boards.board import Dashboard
     from aiser_jupyter.sessions import get_session
 
-    return Dashboard(get_session().semantic, title, items, filters=filters, refresh=refresh)
+    session = get_session()
+    board = Dashboard(session.semantic, title, items, filters=filters, refresh=refresh)
+    if live:
+        board.follow(session.live)
+    return board
 
 
 def chart(

@@ -34,6 +34,7 @@ from aiser_jupyter.errors import AiserError
 
 if TYPE_CHECKING:
     from aiser_jupyter.charts import Chart
+    from aiser_jupyter.live.live import Live, Watch
     from aiser_jupyter.result import Result
     from aiser_jupyter.semantic.layer import SemanticLayer
 
@@ -78,6 +79,7 @@ class Dashboard:
         self._lock = threading.Lock()
         self._timer: Any = None
         self._widget: Any = None
+        self._watches: list[Watch] = []
         self.interval = interval(refresh)
         for f in self.filters:
             self._check_filter(f)
@@ -206,7 +208,8 @@ class Dashboard:
         try:
             if query is not None:
                 panel.query = with_filters(query, self.filters_for(index))
-                panel.result = self.semantic.query(panel.query)
+                # A live board reads the raw tables: a rollup lags behind the rows.
+                panel.result = self.semantic.query(panel.query, rollups=not self._watches)
             elif item.source is not None:
                 panel.result = item.source
                 if self.filters or self.cross:
@@ -271,10 +274,26 @@ class Dashboard:
         arm()
 
     def stop(self) -> None:
-        """No more scheduled refreshes."""
+        """No more scheduled refreshes (nor live re-runs)."""
         timer, self._timer = self._timer, None
         if timer is not None:
             timer.cancel()
+        for watch in self._watches:
+            watch.stop()
+        self._watches = []
+
+    def follow(self, live: Live) -> None:
+        """Live: re-run each item when a table its query reads changes (the Live part hears
+        the change; the widgets redraw what re-ran, in the browser too, over their comm)."""
+        for index, query in enumerate(self.queries):
+            if query is not None:
+                self._watches.append(
+                    live.watch(
+                        f"dashboard:{id(self)}:{index}",
+                        self.semantic.query_sql(query),
+                        lambda index=index: self.run({index}),
+                    )
+                )
 
     # -- views -----------------------------------------------------------------------
 

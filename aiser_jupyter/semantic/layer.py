@@ -88,13 +88,15 @@ class SemanticLayer:
         connection: str | None = None,
         *,
         context: SecurityContext | Mapping[str, Any] | None = None,
+        rollups: bool = True,
     ) -> Result:
         """Answer a Cube REST query (a dict, or its JSON/YAML text) through the loaded model.
 
         When a rollup pre-aggregation gives the same numbers, it answers instead of the raw
         tables, and the Result says so. `context` (a SecurityContext or a JWT's claims) is who
         asks; without it, the Session's own (``set_context``). The model's access policies
-        decide what that requester sees.
+        decide what that requester sees. `rollups` False reads the raw tables even where a
+        rollup would answer (a live query must see rows the rollup has not caught up with).
         """
         from aiser_jupyter.security.context import acting_as
         from aiser_jupyter.semantic.runner import compare_queries, parse_text
@@ -104,17 +106,22 @@ class SemanticLayer:
         with acting_as(who):
             if compared := compare_queries(raw):
                 return self._compare(raw, compared, connection, who)
-            return self._query(raw, connection, who)
+            return self._query(raw, connection, who, rollups)
 
     def _query(
-        self, raw: dict[str, Any], connection: str | None, who: SecurityContext | None
+        self,
+        raw: dict[str, Any],
+        connection: str | None,
+        who: SecurityContext | None,
+        rollups: bool = True,
     ) -> Result:
         try:
             plan, conn = self._plan(raw, connection, who)
         except AiserError as exc:
             self.refused("query", raw, exc)
             raise
-        rollup, compiler = plan.pre_aggregation(self._rollups) if not plan.masks else (None, None)
+        use = rollups and not plan.masks
+        rollup, compiler = plan.pre_aggregation(self._rollups) if use else (None, None)
         notes = ["semantic query"]
         if rollup is None:
             sql, total_sql = plan.sql(conn.engine.dialect)

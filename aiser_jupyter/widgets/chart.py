@@ -54,6 +54,13 @@ class ChartWidget(anywidget.AnyWidget):
     def to_html(self, path: str | None = None, height: int = 480) -> str:
         return self.chart.to_html(path, height=height)
 
+    def update(self, chart: Chart) -> None:
+        """Draw another Chart in place (a live query's new answer), in one message."""
+        self.chart = chart
+        with self.hold_sync():
+            self.caption = chart.caption
+            self.option = chart.option
+
     def on_select(self, callback: Callable[[Selection], Any]) -> None:
         """Call `callback(selection)` each time a bar, point or slice is clicked."""
         self._on_select.append(callback)

@@ -42,20 +42,25 @@ class ResultTable(anywidget.AnyWidget):
     caption = traitlets.Unicode("").tag(sync=True)
 
     def __init__(self, data: Any, page_size: int = 25, **kwargs: Any):
-        source, caption = _rows_source(data)
         self._db = duckdb.connect()
+        super().__init__(page_size=page_size, **kwargs)
+        self.set_data(data)
+        self.observe(self._show, names=["page", "page_size", "sort"])
+
+    def set_data(self, data: Any) -> None:
+        """Show other rows in place (a live query's new answer): the page and the sort stay
+        where they were, within the new row count."""
+        source, caption = _rows_source(data)
         self._db.register("result", source)
         described = self._db.execute("DESCRIBE result").fetchall()
         total = self._db.execute("SELECT count(*) FROM result").fetchone()[0]
-        super().__init__(
-            columns=[{"name": name, "type": kind} for name, kind, *_ in described],
-            total=total,
-            page_size=page_size,
-            caption=caption,
-            **kwargs,
-        )
-        self._show()
-        self.observe(self._show, names=["page", "page_size", "sort"])
+        columns = [{"name": name, "type": kind} for name, kind, *_ in described]
+        with self.hold_sync():
+            if self.sort and self.sort[0] not in {c["name"] for c in columns}:
+                self.sort = None
+            self.columns, self.total, self.caption = columns, total, caption
+            self.page = min(self.page, max(total - 1, 0) // max(self.page_size, 1))
+            self._show()
 
     def page_sql(self) -> str:
         """The query for the page on screen (sorted with NULLs last, as spreadsheets do)."""
