@@ -16,6 +16,7 @@ import pytest
 import aiser_jupyter.boards as d
 from aiser_jupyter.boards.board import Dashboard
 from tools.browser import assert_drawn
+from tools.chart_layout import assert_readable, axis_texts, settle
 from tools.voila import Voila
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -124,6 +125,22 @@ def test_clicking_a_bar_in_voila_cross_filters_the_others(voila_page, sample):
     assert "orders.status = completed" in page.locator(".aiser-chip").inner_text()
     page.wait_for_timeout(1200)  # the redrawn charts settle
     page.screenshot(path=str(ARTIFACTS / "voila-dashboard-filtered.png"), full_page=True)
+
+
+def test_voila_charts_read_in_a_narrow_and_a_wide_page(voila_page):
+    """The widgets' axes (ChartWidget in Voila) fit their cards when the page narrows."""
+    page, _ = voila_page
+    boxes = page.locator(".aiser-chart")
+    cartesian = "(box) => Boolean(box.aiserChart.getOption().xAxis)"
+    for width in (360, 1280):
+        page.set_viewport_size({"width": width, "height": 900})
+        for index in range(boxes.count()):
+            box = boxes.nth(index)
+            if page.evaluate(cartesian, box.element_handle()):
+                settle(page, box)
+                where = f"voila chart {index} in a {width} px page"
+                assert_readable(axis_texts(page, box), where)
+        page.screenshot(path=str(ARTIFACTS / f"voila-dashboard-{width}.png"), full_page=True)
 
 
 def test_voila_serves_the_notebook_as_is_with_its_own_template(browser, tmp_path):

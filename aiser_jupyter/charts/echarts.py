@@ -29,7 +29,16 @@ AXIS_STYLE = {
     "nameTextStyle": {"lineHeight": 14},
     "axisLabel": {"hideOverlap": True, "lineHeight": 14},
 }
-GRID = {"left": 8, "right": 24, "top": 40, "bottom": 8}
+# ECharts fits labels and names inside `outerBounds` only about as well as it estimates
+# them; a few pixels there keep the last one from grazing the canvas's edge.
+EDGE = 4
+GRID = {
+    "left": 8,
+    "right": 24,
+    "top": 40,
+    "bottom": 8,
+    "outerBounds": {"left": EDGE, "right": EDGE, "top": EDGE, "bottom": EDGE},
+}
 
 
 def plain(value: Any) -> Any:

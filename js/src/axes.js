@@ -106,7 +106,8 @@ export function axesLayout(option, width, height) {
   const plotWidth = Math.max(width - side - named(ys) - 40, 24);
   const top = list(option.legend).length ? 56 : 40;
   const plotHeight = Math.max(height - top - bottom - named(xs) - 16, 24);
-  const size = { width, height, side: side + named(ys) };
+  // what the first turned label may reach over on its left: the y axis, its labels at their narrowest
+  const size = { width, height, side: 24 + named(ys) };
   return {
     xAxis: xs.map((axis) => fitAxis(axis, true, plotWidth, size)),
     yAxis: ys.map((axis) => fitAxis(axis, false, plotHeight, size)),
