@@ -7,6 +7,8 @@ Expected values are written by hand from the rows the cells insert.
 
 from __future__ import annotations
 
+import warnings
+
 import pytest
 
 import aiser_jupyter as aiser
@@ -162,7 +164,29 @@ def test_postgres_failure_in_statement_two_leaves_statement_one_done(pg_url):
     assert str(caught.value).startswith("Statement 2 of 2 failed: ERROR:  invalid input syntax")
     assert "SQLSTATE 22P02" in str(caught.value)
     assert aiser.sql("SELECT sum(v) AS s FROM cells_log").df["s"].tolist() == [1]
+    with pytest.raises(QueryError) as caught:
+        aiser.sql("BEGIN; INSERT INTO cells_log VALUES (2); SELECT * FROM nosuch; COMMIT")
+    assert "The transaction begun in statement 1 was rolled back" in str(caught.value)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the connection works: no reconnection
+        assert aiser.sql("SELECT sum(v) AS s FROM cells_log").df["s"].tolist() == [1]
     aiser.sql("DROP TABLE cells_log")
+
+
+def test_a_transaction_the_cell_began_is_rolled_back_on_failure():
+    session = aiser.session()
+    session.sql("CREATE TABLE ledger (v int); INSERT INTO ledger VALUES (1)")
+    with pytest.raises(QueryError) as caught:
+        session.sql("BEGIN TRANSACTION; INSERT INTO ledger VALUES (2); SELECT 1 / 'x'; COMMIT")
+    message = str(caught.value)
+    assert message.startswith("Statement 3 of 4 failed: Conversion Error")
+    assert "The transaction begun in statement 1 was rolled back: nothing it did stays" in message
+    assert session.history[-1].sql == "ROLLBACK" and session.history[-1].error is None
+    assert session.sql("SELECT sum(v) AS s FROM ledger").to_arrow().to_pylist() == [{"s": 1}]
+    done = session.sql(
+        "BEGIN; INSERT INTO ledger VALUES (5); COMMIT; SELECT sum(v) AS s FROM ledger"
+    )
+    assert done.to_arrow().to_pylist() == [{"s": 6}]
 
 
 def test_sqlite_strings_comments_and_writes(tmp_path):

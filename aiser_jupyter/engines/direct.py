@@ -28,6 +28,7 @@ class ReconnectedWarning(UserWarning):
 
 
 QUERY_CANCELED = "57014"
+IN_FAILED_TRANSACTION = "25P02"
 CANCELLING = "canceling statement due to"
 CANCELLED = "Query interrupted; PostgreSQL cancelled it."
 
@@ -146,13 +147,15 @@ class PostgresEngine:
         return numeric_as_float(table)
 
     def _alive(self) -> bool:
+        """Whether the server still answers; a connection inside a failed transaction does
+        (it refuses queries until ROLLBACK, which is the user's, not a reconnection's)."""
         try:
             with self._conn.cursor() as cursor:
                 cursor.execute("SELECT 1")
                 cursor.fetchall()
             return True
-        except Exception:
-            return False
+        except Exception as exc:
+            return getattr(exc, "sqlstate", None) == IN_FAILED_TRANSACTION
 
     def columns(self) -> pa.Table:
         table = self.execute(COLUMNS_SQL)

@@ -4,15 +4,15 @@ The statements come from ``sqltext.statements.split`` (sqlglot's tokenizer, each
 and each runs through the single-statement path, so binding, snippets, the guard, the router
 and the history treat it exactly as a cell of its own (one history entry per statement).
 The Result shown is the last query's (else the last rows a write gave back, else the last
-statement's), its notes saying how many statements ran. A failing statement stops the cell: the error names it
-("statement 2 of 3") and says that the ones before it ran; no transaction wraps the cell,
-so what they did stays as the database left it.
+statement's), its notes saying how many statements ran. A failing statement stops the cell:
+the error names it ("statement 2 of 3") and says that the ones before it ran; no transaction
+wraps the cell, so what they did stays as the database left it, unless the cell began a
+transaction of its own: that one is rolled back.
 """
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -50,45 +50,78 @@ def run_statements(
 ) -> Result:
     """Run `statements` in order with `run_one`; the Result to show, or the first error,
     worded with the statement's place. With `read_only`, every statement passes the guard
-    before any runs."""
+    before any runs. A statement failing inside a transaction the cell began rolls that
+    transaction back (a ``ROLLBACK`` run like any statement), so the connection is not left
+    in a failed transaction."""
     total = len(statements)
     if read_only:
         from aiser_jupyter.security.guard import check_sql
 
         for number, statement in enumerate(statements, 1):
-            with _placed(number, total, statement, nothing_ran=True):
+            try:
                 check_sql(statement, dialect)
+            except AiserError as exc:
+                _reword(exc, f"Statement {number} of {total} was refused", "No statement ran.")
+                raise
     results: list[Result] = []
     for number, statement in enumerate(statements, 1):
-        with _placed(number, total, statement, nothing_ran=False):
+        try:
             results.append(run_one(statement))
+        except AiserError as exc:
+            begun = _open_transaction(statements[: number - 1], dialect)
+            if begun is not None and _rolled_back(run_one):
+                before = (
+                    f"The transaction begun in statement {begun} was rolled back: "
+                    "nothing it did stays"
+                )
+            elif number == 1:
+                before = "No statement ran before it"
+            else:
+                before = _ran_before(number)
+            after = total - number
+            later = f"; the {_count(after, 'statement')} after it did not run" if after else ""
+            _reword(exc, f"Statement {number} of {total} failed", f"{before}{later}.")
+            if isinstance(exc, QueryError) and exc.sql is None:
+                exc.sql = statement
+            raise
     return _shown(results, statements, dialect)
 
 
-@contextlib.contextmanager
-def _placed(number: int, total: int, statement: str, *, nothing_ran: bool) -> Iterator[None]:
-    """An AiserError raised inside, worded with the statement's place in the cell."""
+def _reword(exc: AiserError, where: str, after: str) -> None:
+    exc.args = (f"{where}: {exc}\n{after}",)
+
+
+def _open_transaction(statements: list[str], dialect: str) -> int | None:
+    """The number of the statement that began a transaction still open after `statements`."""
+    import sqlglot
+    from sqlglot import exp
+
+    begun = None
+    for number, statement in enumerate(statements, 1):
+        try:
+            tree = sqlglot.parse_one(statement, read=dialect)
+        except sqlglot.errors.SqlglotError:
+            continue
+        if isinstance(tree, exp.Transaction):
+            begun = number
+        elif isinstance(tree, (exp.Commit, exp.Rollback)):
+            begun = None
+    return begun
+
+
+def _rolled_back(run_one: Callable[[str], Result]) -> bool:
     try:
-        yield
-    except AiserError as exc:
-        if nothing_ran:
-            message = f"Statement {number} of {total} was refused: {exc}\nNo statement ran."
-        else:
-            before = "No statement ran before it" if number == 1 else _ran_before(number)
-            after = total - number
-            later = f"; the {_count(after, 'statement')} after it did not run" if after else ""
-            message = f"Statement {number} of {total} failed: {exc}\n{before}{later}."
-        exc.args = (message,)
-        if isinstance(exc, QueryError) and exc.sql is None:
-            exc.sql = statement
-        raise
+        run_one("ROLLBACK")
+    except AiserError:
+        return False
+    return True
 
 
 def _ran_before(number: int) -> str:
     done = "Statement 1" if number == 2 else f"Statements 1 to {number - 1}"
     return (
         f"{done} ran before it and {'was' if number == 2 else 'were'} not undone "
-        "(each statement commits on its own unless the cell began a transaction)"
+        "(each statement commits on its own)"
     )
 
 
