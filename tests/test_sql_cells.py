@@ -84,6 +84,11 @@ def test_what_shows_when_no_statement_is_a_query():
     shown = session.sql("SELECT 7 AS x; INSERT INTO t VALUES (3)")
     assert shown.to_arrow().to_pylist() == [{"x": 7}]
     assert "2 statements ran; rows of statement 1" in shown.caption()
+    events.clear()
+    session.sql("CREATE SCHEMA live; CREATE TABLE Live.Orders AS SELECT 1 AS id")
+    session.sql("INSERT INTO live.orders VALUES (2)")  # one statement tells too
+    session.sql("SELECT count(*) FROM live.orders", read_only=True)
+    assert events == ["data:live.orders", "data:live.orders"]
 
 
 def test_parameters_templates_and_snippets_in_every_statement():
