@@ -13,15 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 
 import aiser_jupyter.sessions as sessions
-
-
-def wait_for(check, timeout: float = 15.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(0.05)
+from tests.test_streams_pg import wait_for
 
 
 def column(session, sql: str) -> list:

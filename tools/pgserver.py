@@ -239,19 +239,7 @@ class PostgresServer:
     def resume(self) -> None:
         """Start a `halt`ed server again, on the same port with the same data."""
         assert self.tmpdir is not None and self.port is not None, "not started"
-        self._pg(
-            "pg_ctl",
-            "start",
-            "-w",
-            "-t",
-            str(self.start_timeout),
-            "-D",
-            str(self.datadir),
-            "-l",
-            str(self.tmpdir / "postgres.log"),
-            "-o",
-            self._options(self.port),
-        )
+        self._pg_ctl_start(self.port, check=True)
 
     def terminate_connections(self) -> int:
         """Kill every other backend on our database; returns how many."""
@@ -316,6 +304,15 @@ class PostgresServer:
         finally:
             pwfile.unlink(missing_ok=True)
 
+    def _pg_ctl_start(self, port: int, check: bool) -> subprocess.CompletedProcess[str]:
+        assert self.tmpdir is not None
+        log, timeout = str(self.tmpdir / "postgres.log"), str(self.start_timeout)
+        options = self._options(port)
+        return self._pg(
+            "pg_ctl", "start", "-w", "-t", timeout, "-D", str(self.datadir), "-l", log,
+            "-o", options, check=check,
+        )  # fmt: skip
+
     def _options(self, port: int) -> str:
         """The server's command-line settings (``pg_ctl -o``)."""
         assert self.tmpdir is not None
@@ -339,21 +336,7 @@ class PostgresServer:
         last_err = ""
         for _ in range(3):  # another process may grab the port between probe and bind
             port = _free_port()
-            opts = self._options(port)
-            proc = self._pg(
-                "pg_ctl",
-                "start",
-                "-w",
-                "-t",
-                str(self.start_timeout),
-                "-D",
-                str(self.datadir),
-                "-l",
-                str(log),
-                "-o",
-                opts,
-                check=False,
-            )
+            proc = self._pg_ctl_start(port, check=False)
             if proc.returncode == 0:
                 self.port = port
                 return

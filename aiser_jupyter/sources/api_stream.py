@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from aiser_jupyter.errors import ConnectionFailed
@@ -19,27 +18,20 @@ from aiser_jupyter.sources.worker import Stream
 if TYPE_CHECKING:
     import pyarrow as pa
 
-    from aiser_jupyter.sources.replica import Replica
 
 
 class ApiStream(Stream):
     kind = "api"
+    interval = 5.0
+    max_backoff = 60.0
 
-    def __init__(
-        self,
-        url: str,
-        name: str,
-        replica: Replica,
-        changed: Callable[[str], None],
-        *,
-        table: str = "api",
-        interval: float = 5.0,
-        max_backoff: float = 60.0,
-        **options: Any,
-    ):
+    def __init__(self, url: str, *stream: Any, table: str = "api", **options: Any):
+        """`stream`: the name, replica and listener every Stream takes; `options`: the
+        loop's (``interval``, ``max_backoff``) and HttpApi's (``records``, ``paginate`` …)."""
         from aiser_jupyter.sources.http_api import HttpApi
 
-        super().__init__(name, replica, changed, interval=interval, max_backoff=max_backoff)
+        loop = {k: options.pop(k) for k in ("interval", "max_backoff") if k in options}
+        super().__init__(*stream, **loop)
         self.table = table
         options = {"progress": False, "retries": 1, **options, "cache_ttl": 0}
         try:

@@ -32,56 +32,56 @@ CHUNK = 64 * 1024 * 1024
 """Bytes one poll reads at most (the rest waits for the next, which comes at once)."""
 
 
-def file_stream(
-    target: str,
-    name: str,
-    replica: Replica,
-    changed: Callable[[str], None],
-    options: dict[str, Any],
-) -> Stream:
+def file_stream(target: str, *args: Any, table: str | None = None, **loop: float) -> Stream:
     """A TailStream for a text file, a FolderStream for a folder (or ``folder/*.parquet``)."""
     from aiser_jupyter.sources.targets import file_name
 
     path = Path(os.path.expanduser(target))
     if path.name.endswith("*.parquet"):
         path = path.parent
-    table = options.pop("table", None) or file_name(str(path))
+    table = table or file_name(str(path))
     if path.is_dir():
-        return FolderStream(path, name, table, replica, changed, **options)
+        return FolderStream(path, table, *args, **loop)
     if path.suffix.lower() in LINE_FILES:
-        return TailStream(path, name, table, replica, changed, **options)
+        return TailStream(path, table, *args, **loop)
     raise ConnectionFailed(
         f"Cannot follow {target!r} live: expected an NDJSON or CSV file, or a folder that "
         "receives Parquet files"
     )
 
 
-class TailStream(Stream):
-    """Rows appended to an NDJSON or CSV file."""
-
-    kind = "file"
+class FileStream(Stream):
+    """A stream of one file or folder into table `table` of schema `name`."""
 
     def __init__(
         self,
         path: Path,
-        name: str,
         table: str,
+        name: str,
         replica: Replica,
         changed: Callable[[str], None],
-        *,
-        interval: float = 0.5,
-        max_backoff: float = 30.0,
+        **loop: float,
     ):
-        super().__init__(name, replica, changed, interval=interval, max_backoff=max_backoff)
+        super().__init__(name, replica, changed, **loop)
         self.path = path
         self.table = table
-        self.csv = path.suffix.lower() in (".csv", ".tsv")
-        self.offset = 0
-        self.header = b""
 
     @property
     def label(self) -> str:
         return f"{self.name}.{self.table}".lower()
+
+
+class TailStream(FileStream):
+    """Rows appended to an NDJSON or CSV file."""
+
+    kind = "file"
+    interval = 0.5
+
+    def __init__(self, path: Path, table: str, *args: Any, **loop: float):
+        super().__init__(path, table, *args, **loop)
+        self.csv = path.suffix.lower() in (".csv", ".tsv")
+        self.offset = 0
+        self.header = b""
 
     def open(self) -> None:
         if not self.path.is_file():
@@ -136,25 +136,13 @@ class TailStream(Stream):
         return f"{quote(self.name)}.{quote(self.table)}"
 
 
-class FolderStream(Stream):
+class FolderStream(FileStream):
     """Parquet files arriving in a folder."""
 
     kind = "folder"
 
-    def __init__(
-        self,
-        path: Path,
-        name: str,
-        table: str,
-        replica: Replica,
-        changed: Callable[[str], None],
-        *,
-        interval: float = 1.0,
-        max_backoff: float = 30.0,
-    ):
-        super().__init__(name, replica, changed, interval=interval, max_backoff=max_backoff)
-        self.path = path
-        self.table = table
+    def __init__(self, path: Path, table: str, *args: Any, **loop: float):
+        super().__init__(path, table, *args, **loop)
         self.seen: set[str] = set()
 
     def open(self) -> None:
@@ -188,5 +176,5 @@ class FolderStream(Stream):
         self.seen = seen
         self.behind = float(len(new) - len(read))
         oldest = min(stamp for _, _, stamp in read)
-        self.applied(f"{self.name}.{self.table}".lower(), rows, time.time() - oldest)
+        self.applied(self.label, rows, time.time() - oldest)
         return False

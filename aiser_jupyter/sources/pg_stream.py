@@ -81,6 +81,7 @@ def duck_column(name: str, type_oid: int, modifier: int) -> Column:
 
 class PostgresStream(Stream):
     kind = "postgresql"
+    interval = 0.1
 
     def __init__(
         self,
@@ -92,13 +93,12 @@ class PostgresStream(Stream):
         tables: list[str] | None = None,
         keep_slot: bool = False,
         slot: str | None = None,
-        interval: float = 0.1,
-        max_backoff: float = 30.0,
+        **loop: float,
     ):
         from aiser_jupyter.engines.direct import libpq_url
         from aiser_jupyter.sources.targets import identifier
 
-        super().__init__(name, replica, changed, interval=interval, max_backoff=max_backoff)
+        super().__init__(name, replica, changed, **loop)
         self.url = libpq_url(url)
         self.wanted = [t.lower() for t in tables] if tables else None
         self.keep_slot = keep_slot

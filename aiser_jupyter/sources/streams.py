@@ -22,7 +22,6 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from aiser_jupyter.engines.connection import Connection
-    from aiser_jupyter.sources.replica import Replica
 
 COLUMNS = [
     "stream", "table", "kind", "state", "rows_applied", "lag_s", "behind",
@@ -52,7 +51,7 @@ class Streams:
             self.stop(name)
         duck = self.duckdb()
         replica = Replica(duck.engine.con.cursor(), name)  # type: ignore[attr-defined]
-        stream = _make(target, name, replica, self.changed, options)
+        stream = _kind(target)(target, name, replica, self.changed, **options)
         try:
             stream.start()
         except Exception:
@@ -100,23 +99,17 @@ class Streams:
             self.stop(name)
 
 
-def _make(
-    target: str,
-    name: str,
-    replica: Replica,
-    changed: Callable[[str], None],
-    options: dict[str, Any],
-) -> Stream:
-    """The kind of stream `target` calls for."""
+def _kind(target: str) -> Callable[..., Stream]:
+    """What makes the kind of stream `target` calls for."""
     lowered = target.lower()
     if lowered.startswith(("postgresql://", "postgres://", "postgresql+adbc://")):
         from aiser_jupyter.sources.pg_stream import PostgresStream
 
-        return PostgresStream(target, name, replica, changed, **options)
+        return PostgresStream
     if lowered.startswith(("http://", "https://")):
         from aiser_jupyter.sources.api_stream import ApiStream
 
-        return ApiStream(target, name, replica, changed, **options)
+        return ApiStream
     if "://" in lowered:
         raise ConnectionFailed(
             f"No live stream for {target.split('://')[0]}:// sources: PostgreSQL URLs, "
@@ -124,4 +117,4 @@ def _make(
         )
     from aiser_jupyter.sources.file_streams import file_stream
 
-    return file_stream(target, name, replica, changed, options)
+    return file_stream

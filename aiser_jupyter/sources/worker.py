@@ -30,6 +30,10 @@ class Stream:
     for this stream, such as a replication slot)."""
 
     kind = "stream"
+    interval = 1.0
+    """Seconds between polls when the source had nothing new (``interval=``)."""
+    max_backoff = 30.0
+    """The longest wait between tries at a failing source (``max_backoff=``)."""
 
     def __init__(
         self,
@@ -37,14 +41,14 @@ class Stream:
         replica: Replica,
         changed: Callable[[str], None],
         *,
-        interval: float = 1.0,
-        max_backoff: float = 30.0,
+        interval: float | None = None,
+        max_backoff: float | None = None,
     ):
         self.name = name
         self.replica = replica
         self.changed = changed
-        self.interval = interval
-        self.max_backoff = max_backoff
+        self.interval = self.interval if interval is None else interval
+        self.max_backoff = self.max_backoff if max_backoff is None else max_backoff
         self.state = "starting"
         self.last_error: str | None = None
         self.retries = 0
