@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 import aiser_jupyter.sessions as sessions
-from aiser_jupyter.errors import ConnectionFailed
+from aiser_jupyter.errors import ConnectionFailed, QueryError
 from tests.conftest import run
 
 pytest.importorskip("adbc_driver_postgresql")
@@ -104,6 +104,41 @@ def test_changes_on_the_server_reach_the_live_table(pg):
 
     session.sources.disconnect("shop")
     assert slots(pg, "aiser_shop") == 0, "the slot is dropped on disconnect"
+
+
+def test_columns_added_and_dropped_on_the_server(pg):
+    make_table(pg, "parts", rows=5)
+    session = sessions.get_session()
+    session.connect(pg.url, name="plant", live=True, tables=["parts"])
+    pg.psql(
+        """
+        UPDATE parts SET name = 'before' WHERE id = 1;
+        ALTER TABLE parts ADD COLUMN note text;
+        INSERT INTO parts VALUES (6, 'six', 6, true, 'noted');
+        UPDATE parts SET note = 'later' WHERE id = 2;
+        ALTER TABLE parts DROP COLUMN flag;
+        INSERT INTO parts VALUES (7, 'seven', 7, 'last');
+        """
+    )
+    query = "SELECT id, name, amount::float8, note FROM {} ORDER BY id"
+    expected = [
+        tuple(None if v == "" else v for v in line.split("|"))
+        for line in pg.psql(query.format("parts")).splitlines()
+    ]
+
+    def replica() -> list[tuple]:
+        try:
+            frame = session.sql(query.format("plant.parts")).df
+        except QueryError:  # no column "note" until the stream has added it
+            return []
+        return [
+            tuple(None if v is None or v != v else str(v).removesuffix(".0") for v in row)
+            for row in frame.itertuples(index=False)
+        ]
+
+    assert wait_for(lambda: replica() == expected), (replica(), expected)
+    columns = session.sources.schema("duckdb", None)
+    assert "flag" not in set(columns[columns["table"] == "parts"]["column"])
 
 
 def test_a_stopped_stream_resumes_where_it_was(pg, monkeypatch):

@@ -105,6 +105,8 @@ class PostgresStream(Stream):
         self.slot = identifier(slot or f"aiser_{name}")[:63]
         self.position = 0
         self.specs: dict[int, Spec] = {}
+        self._reshaped: set[int] = set()
+        """Tables whose columns changed since DuckDB's copy was last made to match."""
         self.lags: deque[float] = deque(maxlen=100_000)
         """Seconds from each transaction's commit on the server to its commit in DuckDB."""
         self._conn: Any = None
@@ -266,9 +268,11 @@ class PostgresStream(Stream):
         batch, commits, end = self._fold(peeked.column("data").to_pylist())
         if batch:
             with self.replica.transaction(pgoutput.lsn_text(end)):
-                for changes in batch.values():
-                    self.replica.align(changes.spec)
+                for oid, changes in batch.items():
+                    if oid in self._reshaped:
+                        self.replica.align(changes.spec)
                     self.replica.apply(changes)
+            self._reshaped -= set(batch)
             done = time.time()
             self.lags.extend(done - stamp for stamp in commits)
             for changes in batch.values():
@@ -320,9 +324,11 @@ class PostgresStream(Stream):
         columns = [duck_column(c, *t) for c, t in zip(message.columns, message.types, strict=True)]
         key = [message.columns[i] for i in message.key] or (old.key if old else [])
         spec = Spec(self.name, name, columns, key)
+        if old is None or old.columns != columns:
+            self._reshaped.add(message.oid)
         self.specs[message.oid] = spec
         if message.oid in batch:
-            batch[message.oid].spec = spec
+            batch[message.oid].reshape(spec)
 
     def _changes(self, batch: dict[int, TableChanges], oid: int) -> TableChanges:
         if oid not in batch:

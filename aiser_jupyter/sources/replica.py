@@ -50,6 +50,11 @@ class Spec:
         return f"{quote(self.schema)}.{quote(self.name)}"
 
     @property
+    def column_list(self) -> str:
+        """``(a, b, …)``: inserts name their columns (a column added later comes last)."""
+        return f"({', '.join(quote(c.name) for c in self.columns)})"
+
+    @property
     def label(self) -> str:
         """The name queries write, lowercase (the change events use it)."""
         return f"{self.schema}.{self.name}".lower()
@@ -73,6 +78,19 @@ class TableChanges:
 
     def __len__(self) -> int:
         return len(self.rows)
+
+    def reshape(self, spec: Spec) -> None:
+        """The table's columns changed within the batch: its pending rows (and keys) are
+        rewritten by column name; a column added since is NULL in them, a dropped one gone."""
+        names = [c.name for c in self.spec.columns]
+        wanted = [c.name for c in spec.columns]
+        self.rows = {
+            _by_name(key, self.spec.key, spec.key): (
+                _by_name(row, names, wanted) if isinstance(row, tuple) else row
+            )
+            for key, row in self.rows.items()
+        }
+        self.spec = spec
 
 
 class Replica:
@@ -135,7 +153,10 @@ class Replica:
         self.con.register("__aiser_load", data)
         try:
             select = ", ".join(c.from_text(f"l.{quote(c.name)}") for c in spec.columns)
-            self.con.execute(f"INSERT INTO {spec.qualified} SELECT {select} FROM __aiser_load l")
+            self.con.execute(
+                f"INSERT INTO {spec.qualified} {spec.column_list} SELECT {select} "
+                "FROM __aiser_load l"
+            )
         finally:
             self.con.unregister("__aiser_load")
         return int(self.con.execute(f"SELECT count(*) FROM {spec.qualified}").fetchall()[0][0])
@@ -182,12 +203,13 @@ class Replica:
             self._with(
                 "__aiser_rows",
                 pa.table(_text_columns(names, rows)),
-                f"INSERT INTO {spec.qualified} SELECT {select} FROM __aiser_rows r",
+                f"INSERT INTO {spec.qualified} {spec.column_list} SELECT {select} "
+                "FROM __aiser_rows r",
             )
         for key, patch in changes.rows.items():
             if isinstance(patch, Patch):
                 self._patch(spec, key, patch)
-        return len(changes.rows) + (changes.truncated and not changes.rows)
+        return len(changes.rows) or int(changes.truncated)
 
     def _patch(self, spec: Spec, key: tuple[object, ...], patch: Patch) -> None:
         columns = {c.name: c for c in spec.columns}
@@ -250,6 +272,11 @@ class Replica:
 
     def close(self) -> None:
         self.con.close()
+
+
+def _by_name(values: tuple[object, ...], names: list[str], wanted: list[str]) -> tuple[object, ...]:
+    found = dict(zip(names, values, strict=True))
+    return tuple(found.get(name) for name in wanted)
 
 
 def _text_columns(names: list[str], rows: list[Any]) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from aiser_jupyter.errors import ConnectionFailed
-from aiser_jupyter.sources.worker import Stream, TableStatus
+from aiser_jupyter.sources.worker import Stream, TableStatus, first_line
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -94,9 +94,16 @@ class Streams:
         return pd.DataFrame(rows, columns=COLUMNS)
 
     def close(self) -> None:
-        """Stop every stream (each finishes as its options say)."""
+        """Stop every stream (each finishes as its options say). A source that cannot be
+        reached to finish (a slot left on a server that is down) is a warning, not an error:
+        closing goes on."""
+        import warnings
+
         for name in list(self.streams):
-            self.stop(name)
+            try:
+                self.stop(name)
+            except Exception as exc:
+                warnings.warn(f"Live stream {name!r}: {first_line(exc)}", stacklevel=2)
 
 
 def _kind(target: str) -> Callable[..., Stream]:
