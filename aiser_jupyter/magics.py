@@ -316,7 +316,7 @@ class AiserMagics(Magics):
     def aiser(self, line: str) -> Any:
         """Connections, schema, snippets and history. Usage: %aiser COMMAND (connect, connections,
         use, disconnect, schema, panel, browse, snippets, history, sample, model, remember,
-        feedback, memory, audit, mcp, tools, insights, cache)"""
+        feedback, memory, audit, mcp, tools, insights, cache, streams)"""
         args = _aiser_parser().parse_args(shlex.split(line))
         session = self.session
         if args.command in (None, "connections"):

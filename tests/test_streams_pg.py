@@ -255,6 +255,10 @@ def test_magics_connect_live_and_list_streams(pg, ip, capsys):
     pg.psql("INSERT INTO stock VALUES (6, 'six', 6, true)")
     session = sessions.get_session()
     assert caught_up(pg, session, "stock", "wh")
+    run(ip, f"%aiser connect {pg.url} --name wh --live --tables stock")  # the cell run again
+    assert session.sources.streams.streams["wh"].resumed is not None, "goes on, no new copy"
+    pg.psql("DELETE FROM stock WHERE id = 6")
+    assert caught_up(pg, session, "stock", "wh")
     run(ip, "%aiser disconnect wh")
     assert session.streams().empty
 

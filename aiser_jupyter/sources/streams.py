@@ -43,12 +43,13 @@ class Streams:
         return name in self.streams
 
     def start(self, target: str, name: str, **options: Any) -> Stream:
-        """Open a live stream of `target` into schema `name` of the embedded DuckDB (a stream
-        already there under that name is stopped first)."""
+        """Open a live stream of `target` into schema `name` of the embedded DuckDB. A stream
+        already there under that name (a cell run again) is stopped first, keeping its slot
+        and position, so the new one goes on where it was when it reads the same tables."""
         from aiser_jupyter.sources.replica import Replica
 
         if name in self.streams:
-            self.stop(name)
+            self.stop(name, finish=False)
         duck = self.duckdb()
         replica = Replica(duck.engine.con.cursor(), name)  # type: ignore[attr-defined]
         stream = _kind(target)(target, name, replica, self.changed, **options)
