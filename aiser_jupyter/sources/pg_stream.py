@@ -105,6 +105,8 @@ class PostgresStream(Stream):
         self.slot = identifier(slot or f"aiser_{name}")[:63]
         self.position = 0
         self.specs: dict[int, Spec] = {}
+        self.origins: dict[int, tuple[str, str, dict[str, int]]] = {}
+        """Each streamed table's schema, name and column type oids on the server."""
         self._reshaped: set[int] = set()
         """Tables whose columns changed since DuckDB's copy was last made to match."""
         self.lags: deque[float] = deque(maxlen=100_000)
@@ -154,14 +156,17 @@ class PostgresStream(Stream):
 
     def _describe(self) -> dict[int, Spec]:
         """The streamed tables' columns and keys, by table oid."""
-        found: dict[int, tuple[str, str, list[Column], list[str]]] = {}
+        found: dict[int, tuple[str, str, list[Column], list[str], dict[str, int]]] = {}
         for oid, schema, table, column, type_oid, modifier, is_key in self._rows(TABLES_SQL):
-            entry = found.setdefault(oid, (schema, table, [], []))
+            entry = found.setdefault(oid, (schema, table, [], [], {}))
             entry[2].append(duck_column(column, type_oid, modifier))
+            entry[4][column] = type_oid
             if is_key:
                 entry[3].append(column)
         chosen: dict[int, Spec] = {}
-        for oid, (schema, table, columns, key) in found.items():
+        covered: set[str] = set()
+        self.origins = {}
+        for oid, (schema, table, columns, key, types) in found.items():
             names = {table.lower(), f"{schema}.{table}".lower()}
             if self.wanted is None and schema != "public":
                 continue
@@ -173,7 +178,8 @@ class PostgresStream(Stream):
                     "needs one (or ALTER TABLE … REPLICA IDENTITY FULL)"
                 )
             chosen[oid] = Spec(self.name, table, columns, key)
-        covered = {n for o in chosen for n in (found[o][1].lower(), ".".join(found[o][:2]).lower())}
+            self.origins[oid] = (schema, table, types)
+            covered |= names
         missing = [t for t in self.wanted or [] if t not in covered]
         if missing:
             raise ConnectionFailed(f"No table {', '.join(missing)} in {redact_url(self.url)}")
@@ -198,10 +204,8 @@ class PostgresStream(Stream):
 
     def _copy(self) -> None:
         """A new publication and slot, then every table as of a snapshot taken after it."""
-        slot, names = (
-            _literal(self.slot),
-            ", ".join(f"{_ident(s)}.{_ident(t)}" for s, t in self._qualified()),
-        )
+        slot = _literal(self.slot)
+        names = ", ".join(f"{_ident(s)}.{_ident(t)}" for s, t, _ in self.origins.values())
         self._rows(
             f"SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots "
             f"WHERE slot_name = {slot}"
@@ -214,11 +218,11 @@ class PostgresStream(Stream):
         self._rows("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         try:
             with self.replica.transaction(start):
-                for (schema, table), spec in zip(
-                    self._qualified(), self.specs.values(), strict=True
-                ):
+                for oid, spec in self.specs.items():
                     self.replica.create(spec)
-                    rows = self.replica.load(spec, self._read(schema, table, spec))
+                    with self._conn.cursor() as cursor:  # streamed: batches, not the table
+                        cursor.execute(self._select(oid, spec))
+                        rows = self.replica.load(spec, cursor.fetch_record_batch())
                     self.tables.setdefault(spec.label, TableStatus()).rows_applied += rows
         finally:
             self._rows("COMMIT")
@@ -226,37 +230,22 @@ class PostgresStream(Stream):
         for spec in self.specs.values():
             self.changed(f"data:{spec.label}")
 
-    def _qualified(self) -> list[tuple[str, str]]:
-        schemas = {
-            oid: schema
-            for oid, schema in self._rows(
-                "SELECT c.oid::int8, n.nspname::text FROM pg_class c "
-                "JOIN pg_namespace n ON n.oid = c.relnamespace"
-                f" WHERE c.oid IN ({', '.join(str(o) for o in self.specs)})"
-            )
-        }
-        return [(schemas[oid], spec.name) for oid, spec in self.specs.items()]
-
-    def _read(self, schema: str, table: str, spec: Spec) -> Any:
-        types = self._rows(
-            "SELECT attname::text, atttypid::int8 FROM pg_attribute WHERE attrelid = "
-            f"{_literal(f'{_ident(schema)}.{_ident(table)}')}::regclass AND attnum > 0"
-        )
-        native = {name for name, oid in types if oid in NATIVE}
+    def _select(self, oid: int, spec: Spec) -> str:
+        """The copy's query: a column ADBC reads as plain Arrow as it is, others as text."""
+        schema, table, types = self.origins[oid]
+        native = {name for name, type_oid in types.items() if type_oid in NATIVE}
         columns = ", ".join(
             _ident(c.name) if c.name in native else f"{_ident(c.name)}::text AS {_ident(c.name)}"
             for c in spec.columns
         )
-        with self._conn.cursor() as cursor:
-            cursor.execute(f"SELECT {columns} FROM {_ident(schema)}.{_ident(table)}")
-            return cursor.fetch_arrow_table()
+        return f"SELECT {columns} FROM {_ident(schema)}.{_ident(table)}"
 
     # -- streaming -----------------------------------------------------------------------
 
     def poll(self) -> bool:
         with self._conn.cursor() as cursor:
             cursor.execute(
-                "SELECT lsn::text, data FROM pg_logical_slot_peek_binary_changes("
+                "SELECT data FROM pg_logical_slot_peek_binary_changes("
                 f"{_literal(self.slot)}, NULL, {BATCH}, 'proto_version', '1', "
                 f"'publication_names', {_literal(self.slot)})"
             )
