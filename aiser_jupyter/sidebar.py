@@ -202,7 +202,11 @@ class Sidebar:
     # -- changes -----------------------------------------------------------------------
 
     def changed(self, what: str) -> None:
-        """A Session listener: remember what changed; send it now, or when the cell ends."""
+        """A Session listener: remember what changed; send it now, or when the cell ends.
+        Rows changing in a table (``data:…``, from live streams' threads) change nothing the
+        panel shows."""
+        if what.startswith("data:"):
+            return
         if what == "history" and self.session.history:
             entry = self.session.history[-1]
             if changes_schema(self.session, entry):
