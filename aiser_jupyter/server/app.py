@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import os
 import time
@@ -17,7 +18,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from aiser_jupyter.errors import AiserError
-from aiser_jupyter.server.auth import Verifier, context_from_claims, context_key
+from aiser_jupyter.server.auth import Verifier, context_key
 from aiser_jupyter.server.cube import (
     REGULAR,
     ApiError,
@@ -31,6 +32,7 @@ from aiser_jupyter.server.cube import (
 )
 from aiser_jupyter.server.jobs import Answers, SessionPool
 from aiser_jupyter.server.metrics import Metrics, MetricsMiddleware
+from aiser_jupyter.server.shared import Entry
 from aiser_jupyter.sources.targets import split_named
 
 if TYPE_CHECKING:
@@ -39,6 +41,7 @@ if TYPE_CHECKING:
     from aiser_jupyter.result import Result
     from aiser_jupyter.security.context import SecurityContext
     from aiser_jupyter.semantic.model import SemanticModel
+    from aiser_jupyter.server.fast import FastLoad
     from aiser_jupyter.sessions import Session
 
 log = logging.getLogger("aiser_jupyter.server")
@@ -48,6 +51,10 @@ HISTORY_KEPT = 1000
 
 META_KEPT = 256
 """Requesters whose ``/v1/meta`` is kept serialized."""
+
+TABLES_KEPT = 4096
+"""Queries (by requester) whose tables are kept, to stamp their answers with the tables'
+versions."""
 
 NO_CACHE = frozenset({"no-cache", "must-revalidate"})
 """Cube's ``cache`` values that skip the cached answer."""
@@ -64,6 +71,7 @@ def create_app(
     cache_ttl: float = 60.0,
     continue_wait: float = 5.0,
     cors_origins: Sequence[str] = ("*",),
+    cache_url: str | None = None,
 ) -> FastAPI:
     """A FastAPI app speaking Cube's REST API.
 
@@ -74,9 +82,11 @@ def create_app(
     authentication. Answers are cached `cache_ttl` seconds (0: never); a query still running
     after `continue_wait` seconds answers ``{"error": "Continue wait"}`` and runs on.
     Pages from `cors_origins` (exported dashboards: any, as Cube allows by default) may call
-    it from a browser; tokens travel in headers, never in cookies.
+    it from a browser; tokens travel in headers, never in cookies. `cache_url`
+    (``redis://HOST:PORT/DB``) shares answers and running queries with every process using
+    the same Redis; without it each process keeps its own.
     """
-    from fastapi import FastAPI
+    from aiser_jupyter.server.fast import CubeApi, FastLoad
 
     if workers < 1:
         raise ApiError(f"workers must be at least 1, got {workers}")
@@ -99,26 +109,50 @@ def create_app(
         cache_size=cache_size,
         cache_ttl=cache_ttl,
         continue_wait=continue_wait,
+        cache_url=cache_url,
     )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         loop = asyncio.get_running_loop()
-        stop = None
-        if shared:
+        answers = server.answers
 
-            def model_changed(what: str) -> None:
-                if what == "model":
-                    loop.call_soon_threadsafe(server.answers.clear)
+        def heard(what: str) -> None:
+            """Runs in whichever thread changed something: hand it to the event loop."""
+            if what == "model" and shared:
+                loop.call_soon_threadsafe(server.model_changed)
+            elif what.startswith("data:"):
+                loop.call_soon_threadsafe(answers.data_changed, what[5:].lower())
 
-            stop = sessions[0].on_change(model_changed)  # type: ignore[union-attr]
+        stops = [session.on_change(heard) for session in sessions]  # type: ignore[union-attr]
+        listening = None
+        if answers.shared is not None:
+            listening = asyncio.ensure_future(answers.shared.listen(answers.heard))
+        if not shared:
+            # A server process: what is loaded by now (libraries, the model, the sample)
+            # lives as long as it does, out of the collector's sight, and the young
+            # generation is collected less often (a request's garbage is freed by reference
+            # counting): collections stay rare and short. A notebook's kernel is left alone.
+            gc.collect()
+            gc.freeze()
+            gc.set_threshold(100_000, 50, 100)
         yield
-        if stop is not None:
+        for stop in stops:
             stop()
+        if listening is not None:
+            listening.cancel()
+            await answers.shared.close()  # type: ignore[union-attr]
         server.pool.close()
 
-    app = FastAPI(title="aiser-jupyter semantic API", lifespan=lifespan, docs_url=None)
+    app = CubeApi(title="aiser-jupyter semantic API", lifespan=lifespan, docs_url=None)
     app.state.aiser = server
+    app.fast = server.fast = FastLoad(
+        server.verifier,
+        server.answers,
+        server.metrics,
+        lambda: server.scope({}),
+        cors=bool(cors_origins),
+    )
     _routes(app, server)
     if cors_origins:
         from fastapi.middleware.cors import CORSMiddleware
@@ -165,30 +199,50 @@ class Server:
         cache_size: int,
         cache_ttl: float,
         continue_wait: float,
+        cache_url: str | None = None,
     ):
+        from cachetools import LRUCache
+
         self.pool = pool
         self.verifier = Verifier(secret)
         self.metrics = Metrics()
+        shared = None
+        if cache_url:
+            from aiser_jupyter.server.shared import SharedCache
+
+            shared = SharedCache(cache_url, self.metrics, ttl=cache_ttl)
         self.answers = Answers(
             pool,
             self.metrics,
             cache_size=cache_size,
             cache_ttl=cache_ttl,
             continue_wait=continue_wait,
+            shared=shared,
         )
-        from cachetools import LRUCache
-
+        self.fast: FastLoad | None = None
         self._meta_model: SemanticModel | None = None
         self._meta: LRUCache = LRUCache(META_KEPT)
+        self._tables: LRUCache = LRUCache(TABLES_KEPT)
+        self.model_changed()
 
-    def authenticate(self, request: Request) -> tuple[dict[str, Any], SecurityContext | None]:
-        """The request's verified claims and the context its queries run under: the token's
-        requester, or with no secret configured None (the Session's own, ``set_context``)."""
+    def model_changed(self) -> None:
+        """A new model: forget its answers; the shared tier keys by the model's fingerprint,
+        so that processes serving another model (a rolling deploy) never share answers."""
+        self.answers.clear()
+        self._tables.clear()
+        if self.answers.shared is not None:
+            self.answers.shared.prefix = f"aiser:{fingerprint(self.pool.sessions[0].model)}:"
+
+    def authenticate(self, request: Request) -> tuple[str, SecurityContext | None]:
+        """Who asks: the cache's part of a key for the requester and the context its queries
+        run under (the token's, verified once per token; with no secret configured the
+        Session's own, ``set_context``)."""
+        if self.verifier.secret is None:
+            return self.scope({}), None
         headers = request.headers
         header = headers.get("x-cube-authorization") or headers.get("authorization")
-        claims = self.verifier.claims(header)
-        context = None if self.verifier.secret is None else context_from_claims(claims)
-        return claims, context
+        verified = self.verifier.verify(header)
+        return verified.key, verified.context
 
     def scope(self, claims: dict[str, Any]) -> str:
         """Who a cached answer is for: the token's requester, or with no secret the Session's
@@ -198,9 +252,11 @@ class Server:
             return context_key({"session": repr(own)})
         return context_key(claims)
 
-    def answer(self, part: Part, context: SecurityContext | None, session: Session) -> bytes:
-        """One query's Cube result object, serialized (in a worker thread)."""
+    def answer(self, part: Part, context: SecurityContext | None, session: Session) -> Entry:
+        """One query's Cube result object, serialized, with the tables it read and their
+        versions before it ran (in a worker thread)."""
         started = time.perf_counter()
+        versions = dict(self.answers.versions)
         result = run_query(session, part.query, context)
         pre = result.pre_aggregation is not None
         # Rollups live in the pre-aggregation store, a DuckDB of its own.
@@ -208,9 +264,24 @@ class Server:
         self.metrics.query_done(engine, pre, time.perf_counter() - started)
         if len(session.history) > 2 * HISTORY_KEPT:
             del session.history[:-HISTORY_KEPT]
-        return dumps(result_object(result, part, engine))
+        tables = self.tables(session, part, context)
+        stamp = tuple(versions.get(table, "") for table in tables)
+        return dumps(result_object(result, part, engine)), tables, stamp
 
-    def meta(self, claims: dict[str, Any], context: SecurityContext | None) -> bytes:
+    def tables(
+        self, session: Session, part: Part, context: SecurityContext | None
+    ) -> tuple[str, ...]:
+        """The tables `part` reads on its connection (as ``name`` and ``schema.name``): the
+        changes that make its cached answer stale. Found once per query and requester."""
+        key = (part.key(), None if context is None else repr(context))
+        found = self._tables.get(key)
+        if found is None:
+            connection, text = session.semantic.compile_query(part.query, context=context)
+            dialect = session.connection(connection).engine.dialect
+            found = self._tables[key] = read_tables(text, dialect)
+        return found
+
+    def meta(self, key: str, context: SecurityContext | None) -> bytes:
         """The model in Cube's ``/v1/meta`` shape as this requester may see it (members the
         access policies hide are left out), serialized once per model and requester."""
         model = self.pool.sessions[0].model
@@ -219,10 +290,35 @@ class Server:
         if self._meta_model is not model:
             self._meta.clear()
             self._meta_model = model
-        key = self.scope(claims)
         if key not in self._meta:
             self._meta[key] = dumps(visible_meta(model, context))
         return self._meta[key]
+
+
+def read_tables(sql: str, dialect: str) -> tuple[str, ...]:
+    """The lowercase names of the tables `sql` reads, bare and schema-qualified."""
+    import sqlglot
+
+    from aiser_jupyter.engines.duckdb import source_tables
+
+    names: set[str] = set()
+    for statement in sqlglot.parse(sql, read=dialect):
+        if statement is None:
+            continue
+        for table in source_tables(statement):
+            names.add(table.name.lower())
+            if table.db:
+                names.add(f"{table.db}.{table.name}".lower())
+    return tuple(sorted(names))
+
+
+def fingerprint(model: SemanticModel | None) -> str:
+    """The same text for the same model in every process (its cubes, views and policies)."""
+    from aiser_jupyter.engines.transpile import digest
+
+    if model is None:
+        return "none"
+    return digest(repr(model.cubes) + repr(model.views) + repr(model.policies))
 
 
 def visible_meta(model: SemanticModel, context: SecurityContext | None) -> dict[str, Any]:
@@ -275,7 +371,7 @@ def _routes(app: FastAPI, server: Server) -> None:
     json_type = "application/json"
 
     async def load(request: Request) -> Response:
-        claims, context = server.authenticate(request)
+        scope, context = server.authenticate(request)
         params = await _params(request)
         query_type, parts = split(parse_query_param(params.get("query")))
         multi = params.get("queryType") == "multi"
@@ -284,8 +380,9 @@ def _routes(app: FastAPI, server: Server) -> None:
                 f"'{query_type}' query type is not supported by the client. "
                 "Please update the client."
             )
-        scope = server.scope(claims)
         use_cache = params.get("cache") not in NO_CACHE
+        if use_cache and len(parts) == 1 and not multi and request.method == "GET":
+            server.fast.learn(request.scope["query_string"], parts[0].key())  # type: ignore[union-attr]
         asks = [
             server.answers.get(
                 part.key() + scope, partial(server.answer, part, context), use_cache=use_cache
@@ -312,8 +409,8 @@ def _routes(app: FastAPI, server: Server) -> None:
         )
 
     async def meta(request: Request) -> Response:
-        claims, context = server.authenticate(request)
-        return Response(server.meta(claims, context), media_type=json_type)
+        scope, context = server.authenticate(request)
+        return Response(server.meta(scope, context), media_type=json_type)
 
     async def metrics(request: Request) -> Response:
         body, content_type = server.metrics.exposition()

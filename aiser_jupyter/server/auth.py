@@ -7,11 +7,14 @@ the model's access policies (row filters, member visibility, masking) apply to.
 from __future__ import annotations
 
 import json
+import math
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from aiser_jupyter.server.cube import ApiError
+from aiser_jupyter.server.lru import Lru
 
 if TYPE_CHECKING:
     from aiser_jupyter.security.context import SecurityContext
@@ -20,15 +23,38 @@ TIME_CLAIMS = frozenset({"exp", "iat", "nbf", "jti"})
 """Claims that change with every token of one user, and never change what they may see."""
 
 
+@dataclass(frozen=True)
+class Verified:
+    """A token that passed the signature check: its claims, the context its queries run under
+    and the result cache's part of a key for it, made once per token."""
+
+    claims: dict[str, Any]
+    context: SecurityContext | None
+    key: str
+    expires: float
+    starts: float
+
+    def check_time(self, now: float) -> None:
+        """Refuse the token once it has expired (or before it is valid)."""
+        if now >= self.expires:
+            raise ApiError("Invalid token: it has expired", 403)
+        if now < self.starts:
+            raise ApiError("Invalid token: it is not valid yet", 403)
+
+
 class Verifier:
-    """Checks tokens against the secret; a token seen before skips the signature check (the
-    verified claims are kept, size-bounded), never the expiry check."""
+    """Checks tokens against the secret. A token seen before skips the signature check and
+    the claims' parsing (kept per ``Authorization`` header, LRU-bounded), never the time
+    check: an expired token is refused however often it was accepted before, and a token
+    that fails the check is never kept."""
 
-    def __init__(self, secret: str | None, cache_size: int = 4096):
-        from cachetools import LRUCache
-
+    def __init__(
+        self, secret: str | None, cache_size: int = 4096, clock: Callable[[], float] = time.time
+    ):
         self.secret = secret
-        self._verified: LRUCache = LRUCache(cache_size)
+        self.clock = clock
+        """Seconds since the epoch, as token times count them."""
+        self._verified = Lru(cache_size)
 
     def claims(self, header: str | None) -> dict[str, Any]:
         """The verified claims of ``Authorization: <token>`` (or ``Bearer <token>``).
@@ -38,22 +64,30 @@ class Verifier:
         """
         if self.secret is None:
             return {}
+        return self.verify(header).claims
+
+    def verify(self, header: str | None) -> Verified:
+        """The verified token of an ``Authorization`` header (a secret is set)."""
         if not header or not header.strip():
             raise ApiError("Authorization header isn't set", 401)
-        parts = header.split()
-        token = parts[-1] if len(parts) <= 2 else ""
-        claims = self._verified.get(token)
-        if claims is None:
-            claims = self._decode(token)
-            self._verified[token] = claims
-        now = time.time()
-        if "exp" in claims and now >= claims["exp"]:
-            raise ApiError("Invalid token: it has expired", 403)
-        if "nbf" in claims and now < claims["nbf"]:
-            raise ApiError("Invalid token: it is not valid yet", 403)
-        return claims
+        verified = self._verified.get(header)
+        if verified is None:
+            parts = header.split()
+            verified = self._decode(parts[-1] if len(parts) <= 2 else "")
+            self._verified.put(header, verified)
+        verified.check_time(self.clock())
+        return verified
 
-    def _decode(self, token: str) -> dict[str, Any]:
+    def known(self, header: str) -> Verified | None:
+        """The header's token if it was verified before and is in its time now; None: ask
+        `verify` (which refuses it, or checks it and keeps it)."""
+        verified = self._verified.get(header)
+        if verified is None:
+            return None
+        now = self.clock()
+        return verified if verified.starts <= now < verified.expires else None
+
+    def _decode(self, token: str) -> Verified:
         import jwt
 
         try:
@@ -66,7 +100,18 @@ class Verifier:
             raise ApiError("Invalid token", 403) from None
         if not isinstance(claims, dict):
             raise ApiError("Invalid token: its payload is not a JSON object", 403)
-        return claims
+        return Verified(
+            claims,
+            context_from_claims(claims),
+            context_key(claims),
+            _number(claims.get("exp"), math.inf),
+            _number(claims.get("nbf"), -math.inf),
+        )
+
+
+def _number(value: Any, default: float) -> float:
+    """A time claim as seconds (PyJWT has checked it is a number when present)."""
+    return float(value) if isinstance(value, int | float) else default
 
 
 def context_from_claims(claims: Mapping[str, Any]) -> SecurityContext:

@@ -12,6 +12,8 @@ import math
 from datetime import date, datetime, timezone
 from typing import TYPE_CHECKING, Any
 
+import orjson
+
 from aiser_jupyter.errors import AiserError
 from aiser_jupyter.semantic.runner import query_key
 
@@ -53,8 +55,8 @@ def parse_query_param(value: Any) -> dict[str, Any] | list[Any]:
         raise ApiError("Query param is required")
     if isinstance(value, str):
         try:
-            value = json.loads(value)
-        except json.JSONDecodeError as exc:
+            value = orjson.loads(value)
+        except orjson.JSONDecodeError as exc:
             raise ApiError(f"Unable to decode query param as JSON, error: {exc.msg}") from None
     if not isinstance(value, dict | list):
         raise ApiError(f"A query is a JSON object or a list of them, got {type(value).__name__}")
@@ -196,8 +198,12 @@ def _time(value: date | datetime | None) -> str | None:
 
 
 def dumps(value: Any) -> bytes:
-    """Compact JSON; values JSON has no form for (intervals, bytes) as their text."""
-    return json.dumps(value, separators=(",", ":"), default=str, allow_nan=False).encode()
+    """Compact JSON (orjson); values JSON has no form for (decimals, intervals, bytes) as
+    their text; integers wider than 64 bits through the standard library."""
+    try:
+        return orjson.dumps(value, default=str, option=orjson.OPT_NON_STR_KEYS)
+    except orjson.JSONEncodeError:
+        return json.dumps(value, separators=(",", ":"), default=str, allow_nan=False).encode()
 
 
 def multi_envelope(query_type: str, results: list[bytes], pivot: dict[str, Any]) -> bytes:

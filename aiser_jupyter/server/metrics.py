@@ -69,11 +69,32 @@ class Metrics:
         self.in_flight = Gauge(
             "aiser_queries_in_flight", "Queries running or queued now", registry=self.registry
         )
-        self._hit = self.cache.labels("hit")
+        self.shared = Counter(
+            "aiser_shared_cache_lookups",
+            "Look-ups in the cache shared by every process (Redis), by result",
+            ["result"],
+            registry=self.registry,
+        )
+        self.shared_waits = Counter(
+            "aiser_shared_waits",
+            "Queries answered by another process's run of them (not run here)",
+            registry=self.registry,
+        )
+        self.shared_errors = Counter(
+            "aiser_shared_cache_errors",
+            "Calls to the shared cache that failed (answered from this process instead)",
+            registry=self.registry,
+        )
+        self.cache_hit = self.cache.labels("hit")
         self._miss = self.cache.labels("miss")
+        self._shared_hit = self.shared.labels("hit")
+        self._shared_miss = self.shared.labels("miss")
 
     def cache_lookup(self, hit: bool) -> None:
-        (self._hit if hit else self._miss).inc()
+        (self.cache_hit if hit else self._miss).inc()
+
+    def shared_lookup(self, hit: bool) -> None:
+        (self._shared_hit if hit else self._shared_miss).inc()
 
     def query_done(self, engine: str, pre_aggregation: bool, seconds: float) -> None:
         self.queries.labels(engine, "yes" if pre_aggregation else "no").inc()
@@ -91,6 +112,8 @@ class MetricsMiddleware:
     def __init__(self, app: Any, metrics: Metrics):
         self.app = app
         self.metrics = metrics
+        self._counters: dict[tuple[str, str, int], Any] = {}
+        self._latencies: dict[str, Any] = {}
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -109,5 +132,19 @@ class MetricsMiddleware:
             await self.app(scope, receive, record_status)
         finally:
             path = scope["path"] if scope["path"] in ENDPOINTS else "other"
-            self.metrics.requests.labels(path, scope["method"], str(status)).inc()
-            self.metrics.latency.labels(path).observe(time.perf_counter() - started)
+            self._latency(path).observe(time.perf_counter() - started)
+            self._counter(path, scope["method"], status).inc()
+
+    def _counter(self, path: str, method: str, status: int) -> Any:
+        """The labelled counter, looked up once per label set (labels() takes a lock)."""
+        key = (path, method, status)
+        counter = self._counters.get(key)
+        if counter is None:
+            counter = self._counters[key] = self.metrics.requests.labels(path, method, str(status))
+        return counter
+
+    def _latency(self, path: str) -> Any:
+        histogram = self._latencies.get(path)
+        if histogram is None:
+            histogram = self._latencies[path] = self.metrics.latency.labels(path)
+        return histogram
