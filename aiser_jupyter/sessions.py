@@ -24,6 +24,7 @@ the parts directly.
 
 from __future__ import annotations
 
+import contextlib
 from collections import ChainMap
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -134,7 +135,9 @@ class Session:
             try:
                 listener(what)
             except Exception:  # a broken view must not break a query
-                self._listeners.remove(listener)
+                # Streams call this from their threads too: another may have dropped it.
+                with contextlib.suppress(ValueError):
+                    self._listeners.remove(listener)
 
     def record(self, entry: HistoryEntry) -> None:
         """A query that ran (or failed) or a question asked, into the history."""
