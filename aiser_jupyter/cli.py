@@ -15,6 +15,7 @@ from aiser_jupyter.errors import AiserError
 DEFAULT_SECRET_ENV = "CUBEJS_API_SECRET"
 """Where Cube keeps its API secret, so that existing deployments' tokens keep working."""
 SERVE_ARGS = "AISER_SERVE_ARGS"
+CACHE_URL_ENV = "AISER_CACHE_URL"
 
 
 def parser() -> argparse.ArgumentParser:
@@ -69,6 +70,13 @@ def parser() -> argparse.ArgumentParser:
         type=float,
         default=5.0,
         help="seconds before a long query answers 'Continue wait'",
+    )
+    serve.add_argument(
+        "--cache",
+        default=os.environ.get(CACHE_URL_ENV) or None,
+        metavar="redis://HOST:PORT/DB",
+        help="a Redis every server process shares answers and running queries through "
+        f"(default ${CACHE_URL_ENV}; none: each process caches its own)",
     )
     serve.add_argument(
         "--no-alerts", action="store_true", help="do not run the model's alerts.yml alongside"
@@ -199,6 +207,7 @@ def app(args: argparse.Namespace) -> Any:
         cache_ttl=args.cache_ttl,
         continue_wait=args.continue_wait,
         cors_origins=args.cors_origin or ("*",),
+        cache_url=args.cache,
     )
 
 
