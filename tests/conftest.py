@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import threading
+import time
 
 import pytest
 
@@ -50,6 +51,17 @@ def run_failing(shell, source: str) -> BaseException:
     error = result.error_in_exec or result.error_before_exec
     assert error is not None, f"cell did not fail: {source!r}"
     return error
+
+
+def wait_for(check, timeout: float = 20.0):
+    """`check()` again every 50 ms until it is truthy or `timeout` seconds have passed; its
+    last value (for what a background thread, such as a live stream, does in its time)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(0.05)
 
 
 @pytest.fixture

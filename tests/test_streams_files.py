@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 
 import aiser_jupyter.sessions as sessions
-from tests.test_streams_pg import wait_for
+from tests.conftest import wait_for
 
 
 def column(session, sql: str) -> list:

@@ -18,7 +18,7 @@ import pytest
 
 import aiser_jupyter.sessions as sessions
 from aiser_jupyter.errors import ConnectionFailed, QueryError
-from tests.conftest import run
+from tests.conftest import run, wait_for
 
 pytest.importorskip("adbc_driver_postgresql")
 
@@ -54,15 +54,6 @@ def server_rows(pg, table: str) -> list[tuple]:
 def replica_rows(session, table: str) -> list[tuple]:
     rows = session.sql(f"SELECT {COLUMNS} FROM {table} ORDER BY id").df
     return [tuple(r) for r in rows.itertuples(index=False)]
-
-
-def wait_for(check, timeout: float = 20.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(0.05)
 
 
 def caught_up(pg, session, table: str, live: str) -> bool:
