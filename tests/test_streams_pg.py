@@ -171,28 +171,32 @@ def test_a_stopped_stream_resumes_where_it_was(pg, monkeypatch):
 CHILD = """
 import sys, time
 import aiser_jupyter as aiser
-aiser.connect(sys.argv[1], name="kill", live=True, tables=["events"])
+url, name, table, then = sys.argv[1:]
+aiser.connect(url, name=name, live=True, tables=[table])
 print("ready", flush=True)
-time.sleep(600)
+if then == "wait":
+    time.sleep(600)
 """
 
 
-def test_a_killed_process_resumes_with_nothing_lost_or_doubled(pg, tmp_path, monkeypatch):
-    make_table(pg, "events", rows=20)
-    env = {
-        **os.environ,
-        "AISER_DUCKDB_DATABASE": str(tmp_path / "replica.duckdb"),
-        "AISER_AUDIT": "off",
-    }
-    script = tmp_path / "child.py"
+def start_child(pg, database: str, name: str, table: str, then: str) -> subprocess.Popen:
+    """A Python process that connects `table` live as `name` into DuckDB file `database`,
+    prints "ready", then waits (``wait``) or exits."""
+    script = Path(database).with_suffix(".py")
     script.write_text(textwrap.dedent(CHILD))
-    child = subprocess.Popen(
-        [sys.executable, str(script), pg.url],
-        env=env,
+    return subprocess.Popen(
+        [sys.executable, str(script), pg.url, name, table, then],
+        env={**os.environ, "AISER_DUCKDB_DATABASE": database, "AISER_AUDIT": "off"},
         stdout=subprocess.PIPE,
         cwd=Path(__file__).parent.parent,
         text=True,
     )
+
+
+def test_a_killed_process_resumes_with_nothing_lost_or_doubled(pg, tmp_path, monkeypatch):
+    make_table(pg, "events", rows=20)
+    replica = str(tmp_path / "replica.duckdb")
+    child = start_child(pg, replica, "kill", "events", "wait")
     try:
         assert child.stdout.readline().strip() == "ready"
         for batch in range(10):  # changes while it runs, and while it is being killed
@@ -208,7 +212,7 @@ def test_a_killed_process_resumes_with_nothing_lost_or_doubled(pg, tmp_path, mon
         child.kill()
         child.wait()
     assert slots(pg, "aiser_kill") == 1, "a killed process leaves its slot behind"
-    monkeypatch.setenv("AISER_DUCKDB_DATABASE", env["AISER_DUCKDB_DATABASE"])
+    monkeypatch.setenv("AISER_DUCKDB_DATABASE", replica)
     session = sessions.get_session()
     session.connect(pg.url, name="kill", live=True, tables=["events"])
     assert session.sources.streams.streams["kill"].resumed is not None
@@ -257,3 +261,17 @@ def test_magics_connect_live_and_list_streams(pg, ip, capsys):
 def test_a_server_without_logical_wal_says_so(pg_server):
     with pytest.raises(ConnectionFailed, match="wal_level=logical"):
         sessions.get_session().connect(pg_server.url, name="nolog", live=True)
+
+
+def test_a_process_that_exits_drops_its_slot(pg, tmp_path):
+    make_table(pg, "visits", rows=3)
+    child = start_child(pg, str(tmp_path / "replica.duckdb"), "exits", "visits", "exit")
+    assert child.stdout.readline().strip() == "ready"
+    assert child.wait(timeout=30) == 0
+    assert slots(pg, "aiser_exits") == 0, "dropped when the interpreter exited"
+
+
+def test_a_name_that_is_the_duckdb_files_own_is_refused(pg, tmp_path, monkeypatch):
+    monkeypatch.setenv("AISER_DUCKDB_DATABASE", str(tmp_path / "shop.duckdb"))
+    with pytest.raises(ConnectionFailed, match="ambiguous"):
+        sessions.get_session().connect(pg.url, name="shop", live=True)

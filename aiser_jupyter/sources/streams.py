@@ -12,6 +12,7 @@ error says why, until it answers again. ``frame`` is what ``Session.streams()`` 
 
 from __future__ import annotations
 
+import atexit
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -51,6 +52,12 @@ class Streams:
         if name in self.streams:
             self.stop(name, finish=False)
         duck = self.duckdb()
+        [[database]] = duck.engine.con.execute("SELECT current_database()").fetchall()  # type: ignore[attr-defined]
+        if database.lower() == name.lower():
+            raise ConnectionFailed(
+                f"The embedded DuckDB file is called {database!r} too: NAME.table would be "
+                "ambiguous, choose another name"
+            )
         replica = Replica(duck.engine.con.cursor(), name)  # type: ignore[attr-defined]
         stream = _kind(target)(target, name, replica, self.changed, **options)
         try:
@@ -59,6 +66,8 @@ class Streams:
             stream.close()
             replica.close()
             raise
+        if not self.streams:  # a kernel that exits (not killed) drops its slots too
+            atexit.register(self.close)
         self.streams[name] = stream
         return stream
 
@@ -100,6 +109,7 @@ class Streams:
         closing goes on."""
         import warnings
 
+        atexit.unregister(self.close)
         for name in list(self.streams):
             try:
                 self.stop(name)
