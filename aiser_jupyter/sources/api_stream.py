@@ -19,7 +19,6 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
 
-
 class ApiStream(Stream):
     kind = "api"
     interval = 5.0
