@@ -1,0 +1,192 @@
+"""Parity with Cube itself: every query of tests/cube_parity/queries.yml compiled by Cube's own
+schema compiler (tools/cube_oracle, classic planner) and by ours, both run on the same
+PostgreSQL data, and the rows compared. One node process compiles the whole corpus.
+
+A query Cube rejects must be rejected by us too (or be listed with its reason in the corpus).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import subprocess
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from aiser_jupyter.semantic.build import load_model
+from aiser_jupyter.semantic.compiler import compile_query
+from aiser_jupyter.semantic.query import Query
+
+HERE = Path(__file__).parent / "cube_parity"
+ORACLE = Path(__file__).parent.parent / "tools" / "cube_oracle"
+MODELS = [HERE / "models", HERE.parent / "answers" / "models" / "subscriptions.yml"]
+NOW = datetime(2024, 11, 15, 10, 30)
+"""Relative date ranges ('last 3 months') resolve at this instant on both sides (UTC)."""
+
+CORPUS: list[dict[str, Any]] = yaml.safe_load((HERE / "queries.yml").read_text())
+
+
+def oracle(queries: list[dict[str, Any]], models: list[Path], tmp: Path) -> Any:
+    """Cube's SQL and params for each query (or its error), from one node process."""
+    node = shutil.which("node")
+    if node is None or not (ORACLE / "node_modules").is_dir():
+        pytest.fail("Cube's compiler is not installed: run ./dev test (npm ci in tools/cube_oracle)")
+    path = tmp / "queries.json"
+    path.write_text(json.dumps(queries))
+    args = [node, str(ORACLE / "oracle.js"), str(path), *map(str, models)]
+    done = subprocess.run(
+        [*args, "--now", NOW.isoformat() + "Z"], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+@pytest.fixture(scope="session")
+def cube(tmp_path_factory) -> list[dict[str, Any]]:
+    answer = oracle([c["query"] for c in CORPUS], MODELS, tmp_path_factory.mktemp("cube"))
+    assert isinstance(answer, list), answer
+    return answer
+
+
+@pytest.fixture(scope="session")
+def model():
+    """The same two model files as Cube reads, loaded by us as one model."""
+    merged: dict[str, list] = {"cubes": [], "views": []}
+    for path in [*sorted(MODELS[0].glob("*.yml")), MODELS[1]]:
+        data = yaml.safe_load(path.read_text())
+        for key in merged:
+            merged[key] += data.get(key) or []
+    return load_model(merged)
+
+
+@pytest.fixture(scope="session")
+def parity_db(pg_server):
+    """A database of its own on the test server: the support tables and the subscriptions."""
+    from adbc_driver_postgresql import dbapi
+
+    from tools.eval_data import tables
+
+    pg_server.psql("CREATE DATABASE cube_parity")
+    pg_server.psql((HERE / "data.sql").read_text(), dbname="cube_parity")
+    conn = dbapi.connect(pg_server.url.rsplit("/", 1)[0] + "/cube_parity", autocommit=True)
+    with conn.cursor() as cursor:
+        cursor.execute("SET TIME ZONE 'UTC'")
+        for name, table in tables("subscriptions").items():
+            cursor.adbc_ingest(name, table, mode="replace")
+    yield conn
+    conn.close()
+
+
+def bind(sql: str, params: list[Any]) -> str:
+    """Cube's SQL with each ``$n`` replaced by its value as a quoted literal: untyped, as the
+    node driver sends it, so PostgreSQL infers its type from where it stands. The ``$n`` are
+    found by sqlglot's tokenizer; the rest of the text stays as Cube wrote it."""
+    from sqlglot.dialects.postgres import Postgres
+    from sqlglot.tokens import TokenType
+
+    tokens = Postgres().tokenize(sql)
+    pieces, done = [], 0
+    for sign, number in zip(tokens, tokens[1:], strict=False):
+        if sign.token_type == TokenType.PARAMETER and number.start == sign.end + 1:
+            given = params[int(number.text) - 1]
+            text = "NULL" if given is None else "'" + str(given).replace("'", "''") + "'"
+            pieces += [sql[done : sign.start], text]
+            done = number.end + 1
+    return "".join([*pieces, sql[done:]])
+
+
+def run(conn, sql: str, params: list[Any] | None = None) -> tuple[list[str], list[tuple]]:
+    """The column names and rows of `sql` (Cube's, with its `params` bound)."""
+    with conn.cursor() as cursor:
+        cursor.execute(bind(sql, params) if params else sql)
+        table = cursor.fetch_arrow_table()
+    return table.column_names, [tuple(row.values()) for row in table.to_pylist()]
+
+
+def canonical(name: str) -> str:
+    """Our column name as Cube aliases it: ``cube.member`` → ``cube__member``,
+    ``cube.member.week`` → ``cube__member_week``."""
+    cube_name, _, rest = name.partition(".")
+    member, _, granularity = rest.partition(".")
+    return f"{cube_name}__{member}" + (f"_{granularity}" if granularity else "")
+
+
+def value(v: Any) -> Any:
+    if isinstance(v, Decimal | float | int) and not isinstance(v, bool):
+        return float(v)
+    if isinstance(v, datetime):
+        return v.replace(tzinfo=None)
+    return v
+
+
+def same(a: tuple, b: tuple) -> bool:
+    for x, y in zip(a, b, strict=True):
+        if isinstance(x, float) and isinstance(y, float):
+            if not math.isclose(x, y, rel_tol=1e-9, abs_tol=1e-9):
+                return False
+        elif x != y:
+            return False
+    return True
+
+
+def key(row: tuple) -> tuple:
+    return tuple((v is None, str(type(v)), v if v is not None else 0) for v in row)
+
+
+def rows_match(ours: list[tuple], theirs: list[tuple], ordered: bool) -> bool:
+    if len(ours) != len(theirs):
+        return False
+    if not ordered:
+        ours, theirs = sorted(ours, key=key), sorted(theirs, key=key)
+    return all(same(a, b) for a, b in zip(ours, theirs, strict=True))
+
+
+def ours_sql(model, query: dict[str, Any]) -> tuple[str, str | None]:
+    parsed = Query.parse(query)
+    sql = compile_query(model, parsed, "postgres", NOW).sql(dialect="postgres")
+    total = None
+    if parsed.total:
+        total = compile_query(model, parsed, "postgres", NOW, for_total=True).sql("postgres")
+    return sql, total
+
+
+@pytest.mark.parametrize(
+    "index", range(len(CORPUS)), ids=[c.get("id", str(i)) for i, c in enumerate(CORPUS)]
+)
+def test_rows_match_cube(index, cube, model, parity_db):
+    case, theirs = CORPUS[index], cube[index]
+    query = case["query"]
+    if "error" in theirs:
+        assert case.get("cube_rejects"), f"Cube rejects it: {theirs['error']}"
+        with pytest.raises(Exception):  # noqa: B017 - any refusal of ours
+            run(parity_db, *ours_sql(model, query)[:1])
+        return
+    assert not case.get("cube_rejects"), "Cube compiles it now"
+    try:
+        cube_columns, cube_rows = run(parity_db, theirs["sql"], theirs["params"])
+    except Exception as exc:  # Cube's SQL does not run here (no such function, …)
+        assert case.get("cube_fails"), f"Cube's SQL fails: {exc}"
+        with pytest.raises(Exception):  # noqa: B017
+            run(parity_db, ours_sql(model, query)[0])
+        return
+    sql, total_sql = ours_sql(model, query)
+    columns, rows = run(parity_db, sql)
+    names = [canonical(c) for c in columns]
+    assert sorted(names) == sorted(cube_columns), (names, cube_columns)
+    order = [cube_columns.index(n) for n in names]
+    theirs_rows = [tuple(value(r[i]) for i in order) for r in cube_rows]
+    ours_rows = [tuple(value(v) for v in r) for r in rows]
+    ordered = bool(query.get("order"))
+    assert rows_match(ours_rows, theirs_rows, ordered), (
+        f"\nours ({len(ours_rows)}): {ours_rows[:8]}\ncube ({len(theirs_rows)}): "
+        f"{theirs_rows[:8]}\nour SQL:\n{sql}\nCube's SQL:\n{theirs['sql']}\n{theirs['params']}"
+    )
+    if total_sql is not None:
+        total = run(parity_db, theirs["totalSql"], theirs["totalParams"])[1][0][0]
+        assert run(parity_db, total_sql)[1][0][0] == total
