@@ -95,7 +95,28 @@ def parser() -> argparse.ArgumentParser:
     )
     alerts.add_argument("--sample", action="store_true", help="load the sample retail tables")
     alerts.add_argument("--once", action="store_true", help="check every alert once, then exit")
+    keys = commands.add_parser(
+        "keys",
+        help="encrypt data at rest: make, rotate or show the key",
+        description="init: make a key (unless AISER_ENCRYPTION_KEY gives one) and encrypt the "
+        "plain data files; rotate: re-encrypt every file with a new key (safe to interrupt "
+        "and run again); status: each data file and its key.",
+    )
+    keys.add_argument("action", choices=["init", "rotate", "status"])
+    keys.add_argument("--keyring", action="store_true", help="init: keep the key in the OS keyring")
     return top
+
+
+def keys_run(args: argparse.Namespace) -> None:
+    from aiser_jupyter.security import rotate
+
+    if args.action == "init":
+        rotate.init_keys(keyring_backend=args.keyring)
+    elif args.action == "rotate":
+        rotate.rotate_keys()
+    else:
+        for row in rotate.status():
+            print(f"{row['kind']:10} {row['key'] or '-':16} {row['file']}")
 
 
 def alerts_file(model: str, given: str | None = None) -> str | None:
@@ -225,7 +246,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return mcp_main(argv[1:])
     args = parser().parse_args(argv)
     try:
-        alerts_run(args) if args.command == "alerts" else serve(args)
+        if args.command == "keys":
+            keys_run(args)
+        else:
+            alerts_run(args) if args.command == "alerts" else serve(args)
     except AiserError as exc:
         from aiser_jupyter.security.secrets import redact
 
