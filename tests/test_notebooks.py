@@ -67,9 +67,27 @@ def printed(cell: Any) -> str:
     return "".join(o.text for o in cell.outputs if o.output_type == "stream")
 
 
+def shown(cell: Any, mime: str = "text/plain") -> str:
+    """The cell's value as it showed in `mime`."""
+    (data,) = [o.data[mime] for o in cell.outputs if o.output_type == "execute_result"]
+    return data
+
+
+def assert_sample_kpis(page: str, duck: duckdb.DuckDBPyConnection) -> None:
+    """A dashboard's first KPI cards show the sample's revenue, orders and units sold."""
+    ((revenue, orders, units),) = duck.sql(
+        "SELECT sum(revenue), count(*), sum(quantity) FROM orders"
+    ).fetchall()
+    assert re.findall(r'aiser-kpi-value">([^<]*)<', page)[:3] == [
+        f"${revenue:,.2f}",
+        f"{orders:,}",
+        f"{units:,}",
+    ]
+
+
 def table_rows(cell: Any) -> list[list[str]]:
     """The rows of the DataFrame a cell displayed, split on whitespace, index dropped."""
-    (text,) = [o.data["text/plain"] for o in cell.outputs if o.output_type == "execute_result"]
+    text = shown(cell)
     return [line.split()[1:] for line in text.splitlines()[1:]]
 
 
@@ -189,7 +207,7 @@ def test_quickstart_ask_writes_a_sql_cell_that_runs(
     ).fetchall()
     rows = table_rows(written)
     assert [(r[0], float(r[1])) for r in rows] == [(e[0], pytest.approx(e[1])) for e in expected]
-    (answer,) = [o.data["text/plain"] for o in asked.outputs if o.output_type == "execute_result"]
+    answer = shown(asked)
     assert "offline" in answer and f"{expected[0][0]} leads" in answer
     committed = nbformat.read(ROOT / "examples" / "quickstart.ipynb", as_version=4)
     assert len(nb.cells) == len(committed.cells) + 2  # the written cell, and PROBE
@@ -198,37 +216,23 @@ def test_quickstart_ask_writes_a_sql_cell_that_runs(
 def test_quickstart_insights_find_the_planted_days(
     executed: Callable[[str], Any], duck: duckdb.DuckDBPyConnection
 ) -> None:
-    (text,) = [
-        o.data["text/plain"]
-        for o in tagged(executed("quickstart.ipynb"), "check-insights").outputs
-        if o.output_type == "execute_result"
-    ]
+    text = shown(tagged(executed("quickstart.ipynb"), "check-insights"))
     assert text.startswith("1. [anomaly ")
     found = dict(re.findall(r"\[anomaly [\d.]+\] Revenue on (\S+) was \$([\d,.]+)", text))
     assert set(found) == {a.day.isoformat() for a in PLANTED_ANOMALIES}
     daily = dict(
         duck.sql("SELECT order_date::VARCHAR, sum(revenue) FROM orders GROUP BY 1").fetchall()
     )
-    for day, shown in found.items():
-        assert float(shown.replace(",", "")) == pytest.approx(daily[day], abs=0.005)
+    for day, amount in found.items():
+        assert float(amount.replace(",", "")) == pytest.approx(daily[day], abs=0.005)
 
 
 def test_quickstart_dashboard(
     executed: Callable[[str], Any], duck: duckdb.DuckDBPyConnection
 ) -> None:
-    (page,) = [
-        o.data["text/html"]
-        for o in tagged(executed("quickstart.ipynb"), "check-dashboard").outputs
-        if o.output_type == "execute_result"
-    ]
-    ((revenue, orders, units),) = duck.sql(
-        "SELECT sum(revenue), count(*), sum(quantity) FROM orders"
-    ).fetchall()
-    assert re.findall(r'aiser-kpi-value">([^<]*)<', page) == [
-        f"${revenue:,.2f}",
-        f"{orders:,}",
-        f"{units:,}",
-    ]
+    page = shown(tagged(executed("quickstart.ipynb"), "check-dashboard"), "text/html")
+    assert_sample_kpis(page, duck)
+    assert len(re.findall(r'aiser-kpi-value"', page)) == 3
     assert page.count("aiserCharts.render") == 3
 
 
@@ -310,19 +314,9 @@ def test_semantic_rollup_served(executed: Callable[[str], Any]) -> None:
 def test_dashboard_numbers(executed: Callable[[str], Any], duck: duckdb.DuckDBPyConnection) -> None:
     """With no widget front end (nbclient), the dashboard shows as static HTML: its KPI cards
     and its text card hold the totals of the sample data."""
-    (page,) = [
-        o.data["text/html"]
-        for o in tagged(executed("dashboard.ipynb"), "check-dashboard").outputs
-        if o.output_type == "execute_result"
-    ]
-    ((revenue, orders, units),) = duck.sql(
-        "SELECT sum(revenue), count(*), sum(quantity) FROM orders"
-    ).fetchall()
-    assert re.findall(r'aiser-kpi-value">([^<]*)<', page) == [
-        f"${revenue:,.2f}",
-        f"{orders:,}",
-        f"{units:,}",
-    ]
+    page = shown(tagged(executed("dashboard.ipynb"), "check-dashboard"), "text/html")
+    assert_sample_kpis(page, duck)
+    assert len(re.findall(r'aiser-kpi-value"', page)) == 3
     ((region, share),) = duck.sql(
         "SELECT c.region, sum(o.revenue) / (SELECT sum(revenue) FROM orders) * 100 "
         "FROM orders o JOIN customers c USING (customer_id) GROUP BY 1 ORDER BY 2 DESC LIMIT 1"
@@ -340,11 +334,7 @@ def test_ask_offline(executed: Callable[[str], Any], duck: duckdb.DuckDBPyConnec
         "WHERE year(o.order_date) = 2024 GROUP BY 1 ORDER BY 2 DESC"
     ).fetchall()
     assert [(r[0], float(r[1])) for r in rows] == [(e[0], pytest.approx(e[1])) for e in expected]
-    (answer,) = [
-        o.data["text/plain"]
-        for o in tagged(nb, "check-ask-region").outputs
-        if o.output_type == "execute_result"
-    ]
+    answer = shown(tagged(nb, "check-ask-region"))
     assert "offline" in answer and f"{expected[0][0]} leads" in answer
     assert printed(tagged(nb, "check-ask-followup")).strip().endswith("12 months")
     statuses = dict(duck.sql("SELECT status, count(*) FROM orders GROUP BY 1").fetchall())
