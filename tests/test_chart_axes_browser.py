@@ -1,7 +1,7 @@
 """Axes that read at any width, checked on what ECharts drew in Debian's headless Chromium
 (every request off this machine blocked): a horizontal bar of large currency values, a
-vertical bar of long category names, a line over dates, a scatter, and an exported
-dashboard, each at 300, 600 and 1200 px wide (one page per chart, resized).
+vertical bar of long category names, lines over dates with a legend, a scatter, a heatmap
+and an exported dashboard, each at 300, 600 and 1200 px wide (one page per chart, resized).
 
 From ECharts' own text elements, transformed to the canvas (tools/chart_layout.py): no two
 visible tick labels of an axis overlap (rotated labels as rotated rectangles), and every
@@ -60,15 +60,24 @@ def representative() -> dict[str, Chart]:
     ]  # fmt: skip
     units = pd.DataFrame({"category": categories, "units": np.arange(12, 0, -1) * 10_500})
     days = pd.date_range("2023-01-01", periods=730, freq="D")
-    visits = np.cumsum(np.random.default_rng(1).normal(1000, 50, len(days)))
+    regions = ["North America", "Europe, Middle East and Africa", "Asia Pacific"]
+    steps = np.random.default_rng(1).normal(1000, 50, (len(days), len(regions)))
+    visits = pd.DataFrame(np.cumsum(steps, axis=0), columns=regions).assign(day=days)
+    visits = visits.melt(id_vars="day", var_name="region", value_name="visits")
     rng = np.random.default_rng(2)
     prices, volumes = rng.uniform(1e3, 2e6, 300), rng.uniform(1e4, 5e6, 300)
     points = pd.DataFrame({"price": prices, "volume": volumes})
+    slots = ["Monday morning", "Tuesday", "Wednesday afternoon", "Thursday", "Friday", "Sunday"]
+    cells = pd.DataFrame(
+        [(slot, region, rng.uniform(0, 1e6)) for slot in slots for region in regions],
+        columns=["slot", "region", "sales"],
+    )
     return {
         "hbar": chart(revenue, kind="hbar"),
         "vbar": chart(units, kind="bar"),
-        "line": chart(pd.DataFrame({"day": days, "visits": visits})),
+        "line": chart(visits),  # one line per region, the legend under the axes
         "scatter": chart(points),
+        "heatmap": chart(cells),  # two category axes, the colour scale under them
     }
 
 
@@ -91,9 +100,10 @@ def pages(browser, tmp_path_factory):
         page.close()
 
 
-@pytest.mark.parametrize("name", ["hbar", "vbar", "line", "scatter"])
+@pytest.mark.parametrize("name", ["hbar", "vbar", "line", "scatter", "heatmap"])
 def test_a_chart_reads_at_every_width(pages, name):
     page = pages[name]
+    page.bring_to_front()  # a page behind others gets few animation frames
     box = page.locator(".aiser-chart")
     for width in WIDTHS:
         page.set_viewport_size({"width": width + 2 * MARGIN, "height": 420})
@@ -106,6 +116,7 @@ def test_a_chart_reads_at_every_width(pages, name):
 
 def test_large_currency_ticks_are_compact_and_tooltips_exact(pages):
     page = pages["hbar"]
+    page.bring_to_front()  # a page behind others gets few animation frames
     box = page.locator(".aiser-chart")
     for width in WIDTHS:
         page.set_viewport_size({"width": width + 2 * MARGIN, "height": 420})
@@ -127,6 +138,7 @@ def test_large_currency_ticks_are_compact_and_tooltips_exact(pages):
 
 def test_a_cut_category_name_shows_whole_on_hover(pages):
     page = pages["hbar"]
+    page.bring_to_front()  # a page behind others gets few animation frames
     box = page.locator(".aiser-chart")
     page.set_viewport_size({"width": 300 + 2 * MARGIN, "height": 420})
     settle(page, box)
@@ -190,3 +202,14 @@ def test_an_exported_dashboard_reads_at_every_width(dashboard_page):
             where = f"dashboard chart {index} in a {width} px page"
             assert_readable(axis_texts(page, box), where)
         page.screenshot(path=str(ARTIFACTS / f"dashboard-{width}.png"), full_page=True)
+
+
+def test_a_scatter_point_shows_both_values_in_full(pages):
+    page = pages["scatter"]
+    page.bring_to_front()
+    text = page.evaluate(
+        """(box) => box.aiserChart.getOption().tooltip[0].formatter(
+          {marker: '', seriesName: 'volume', value: [1234567.5, 2000000]})""",
+        page.locator(".aiser-chart").element_handle(),
+    )
+    assert text == "volume<br>price: <b>1,234,567.5</b><br>volume: <b>2,000,000</b>"

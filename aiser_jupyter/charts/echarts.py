@@ -32,13 +32,9 @@ AXIS_STYLE = {
 # ECharts fits labels and names inside `outerBounds` only about as well as it estimates
 # them; a few pixels there keep the last one from grazing the canvas's edge.
 EDGE = 4
-GRID = {
-    "left": 8,
-    "right": 24,
-    "top": 40,
-    "bottom": 8,
-    "outerBounds": {"left": EDGE, "right": EDGE, "top": EDGE, "bottom": EDGE},
-}
+GRID = {"left": 8, "right": 24, "top": 40, "bottom": 8}
+# Room kept under the axes for what sits at the chart's bottom edge.
+BELOW = {"legend": 32, "visualMap": 56}
 
 
 def plain(value: Any) -> Any:
@@ -262,6 +258,7 @@ def heatmap(frame, spec, labels, notes, max_points, top) -> dict[str, Any]:
         "visualMap": dict(min=low, max=high, calculable=True, orient="horizontal", bottom=0),
         "tooltip": {"position": "top"},
         "series": [{"type": "heatmap", "name": labels.short(measure), "data": cells}],
+        "aiser": {"axisFormats": {"visualMap": labels.unit([measure])}},
     }
 
 
@@ -322,15 +319,12 @@ def build_option(
 
 def lay_out_axes(option: dict[str, Any]) -> None:
     """The size-independent axis layout (``AXIS_STYLE``) on both axes, and narrow grid
-    margins that ECharts widens to hold the labels and names inside the canvas (its
-    outerBounds); room above for a legend, below for a heatmap's colour scale."""
+    margins that ECharts widens to hold the labels and names inside its outerBounds: the
+    canvas less a few pixels, and less the legend or colour scale at the bottom."""
     for name in ("xAxis", "yAxis"):
         axis = option[name]
         for key, value in AXIS_STYLE.items():
             axis[key] = {**value, **axis.get(key, {})} if isinstance(value, dict) else value
-    grid = {**GRID, **option.get("grid", {})}
-    if "legend" in option:
-        grid["top"] = 56
-    if "visualMap" in option:
-        grid["bottom"] = 64
-    option["grid"] = grid
+    below = max((room for part, room in BELOW.items() if part in option), default=0)
+    bounds = {"left": EDGE, "right": EDGE, "top": EDGE, "bottom": EDGE + below}
+    option["grid"] = {**GRID, "bottom": GRID["bottom"] + below, "outerBounds": bounds}

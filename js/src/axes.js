@@ -23,13 +23,14 @@ function dress(body, negative, format) {
   return `${negative ? "-" : ""}${money}${format === "percent" ? "%" : ""}`;
 }
 
-// A tick value, short: 1250000 → "1.25M", with "$" or "%" when the format says so.
-// Ticks are multiples of a round step, so six significant digits write them exactly.
-export function compact(value, format) {
+// A value, short: 1250000 → "1.25M", with "$" or "%" when the format says so. Axis ticks
+// are multiples of a round step, so six significant digits write them exactly; other
+// values (a colour scale's ends) keep three.
+export function compact(value, format, digits = 6) {
   if (typeof value !== "number" || !Number.isFinite(value)) return String(value ?? "");
   const size = Math.abs(value);
   const [scale, suffix] = UNITS.find(([at]) => size >= at) ?? [1, ""];
-  const body = `${parseFloat((size / scale).toPrecision(6))}${suffix}`;
+  const body = `${parseFloat((size / scale).toPrecision(digits))}${suffix}`;
   return dress(body, value < 0, format);
 }
 
@@ -104,8 +105,9 @@ export function axesLayout(option, width, height) {
   const named = (axes) => (axes.some((axis) => axis.name) ? LINE + 10 : 0);
   const bottom = xs[0].type === "category" ? 0.3 * height : LINE + 8;
   const plotWidth = Math.max(width - side - named(ys) - 40, 24);
-  const top = list(option.legend).length ? 56 : 40;
-  const plotHeight = Math.max(height - top - bottom - named(xs) - 16, 24);
+  const grid = list(option.grid)[0] ?? {};
+  const edges = (grid.top ?? 40) + (grid.outerBounds?.bottom ?? 0);
+  const plotHeight = Math.max(height - edges - bottom - named(xs) - 16, 24);
   // what the first turned label may reach over on its left: the y axis, its labels at their narrowest
   const size = { width, height, side: 24 + named(ys) };
   return {
@@ -127,6 +129,9 @@ export function axisFormatters(option) {
         ? { axisLabel: { formatter: (value) => compact(Number(value), formats[dim]) } }
         : {},
     );
+  }
+  if (option.visualMap && !list(option.visualMap)[0].formatter) {
+    patch.visualMap = { formatter: (value) => compact(value, formats.visualMap, 3) };
   }
   const tooltip = option.tooltip;
   if (!tooltip || tooltip.formatter || tooltip.valueFormatter) return patch;
