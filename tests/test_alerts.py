@@ -304,3 +304,27 @@ def test_aiser_alerts_run_in_a_subprocess_fires(hook, tmp_path):
     again = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60, cwd=ROOT)
     assert "many_orders: holds" in again.stdout  # state kept in SQLite across runs
     assert len(hook.bodies) == 1
+
+
+def test_alert_state_is_encrypted_at_rest_when_a_key_is_set(monkeypatch):
+    pytest.importorskip("sqlcipher3")
+    monkeypatch.setenv("AISER_ENCRYPTION_KEY", "correct horse battery staple 42")
+    session = aiser.session()
+    session.sql("CREATE TABLE t AS SELECT 7 AS n")
+    assert aiser.alert("seven", "SELECT n FROM t", "value = 7", on_change=False).check().fired
+    session.alerts.close()
+    data = (Path(os.environ["AISER_HOME"]) / "alerts.db").read_bytes()
+    assert not data.startswith(b"SQLite format 3") and b"seven" not in data
+
+
+def test_the_alert_magic_adds_checks_and_lists(ip):
+    from tests.conftest import run
+
+    aiser.session().sql("CREATE TABLE q AS SELECT 2 AS depth")
+    run(ip, "%aiser alert add deep 'SELECT depth FROM q' 'value > 1' --quiet 1h")
+    (outcome,) = run(ip, "%aiser alert check deep")
+    assert outcome.fired and outcome.value == 2
+    listed = run(ip, "%aiser alert list")
+    assert list(listed["name"]) == ["deep"] and list(listed["notify"]) == ["notebook"]
+    run(ip, "%aiser alert remove deep")
+    assert run(ip, "%aiser alert list").empty

@@ -23,7 +23,7 @@ from aiser_jupyter.alerts.store import AlertStore, Delivery, now
 from aiser_jupyter.errors import AiserError
 from aiser_jupyter.live.live import seconds
 from aiser_jupyter.live.tables import tables_read
-from aiser_jupyter.security.secrets import redact
+from aiser_jupyter.security.secrets import redact, register
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -73,6 +73,7 @@ class Alerts:
         self._lock = threading.RLock()
         self._retry: threading.Timer | None = None
         self._sending = threading.Lock()
+        register(getattr(settings, "smtp_password", ""))
 
     @property
     def store(self) -> AlertStore:

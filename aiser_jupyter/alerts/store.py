@@ -1,16 +1,16 @@
 """Alert state in SQLite (WAL): per alert its last value, whether its condition held at the
 last check, its last firing; and the outbox of notifications to deliver.
 
-The database is opened in one place, `open_database`, so that an encrypted opener can take
-its place. Nothing secret is written: a notification target is kept by its position in
-the alert's ``notify`` list and the shown form of it (``webhook:https://host/…``), never its
-URL, token or password; the payload holds the alert's name, values and condition only.
+The database is opened in one place, `open_database`, through the product's SQLite opener
+(SQLCipher when an encryption key is set). Nothing secret is written: a notification
+target is kept by its position in the alert's ``notify`` list and its shown form
+(``webhook:https://host/…``), never its URL, token or password; the payload holds the
+alert's name, values and condition only.
 """
 
 from __future__ import annotations
 
 import json
-import sqlite3
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -31,12 +31,17 @@ SCHEMA = [
 ]
 
 
-def open_database(path: str | Path) -> sqlite3.Connection:
-    """The one place the alert database is opened (WAL, shared by the checking threads)."""
+def open_database(path: str | Path) -> Any:
+    """The one place the alert database is opened (WAL, shared by the checking threads):
+    through ``security.atrest.connect_sqlite``, so it is encrypted when a key is set."""
+    from aiser_jupyter.security.atrest import connect_sqlite
+
     if str(path) != ":memory:":
-        Path(path).expanduser().parent.mkdir(parents=True, exist_ok=True)
-    db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=30)
+        path = Path(path).expanduser()
+        path.parent.mkdir(parents=True, exist_ok=True)
+    db = connect_sqlite(path, check_same_thread=False, isolation_level=None, timeout=30)
     db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA secure_delete = ON")
     return db
 
 
