@@ -144,7 +144,26 @@ class Compiler(MemberSQL):
             self._cubes_of(member, needed)
         if not needed:
             raise QueryFormatError("a query needs at least one measure or dimension")
-        return leaves, needed
+        roots = [root for root in self._view_roots() if root in needed]
+        return leaves, roots[:1] + [n for n in needed if n not in roots[:1]]
+
+    def _view_roots(self) -> list[str]:
+        """The cubes the query's view members start from (their join path's first cube): as in
+        Cube, a view's joins start there, whichever member comes first."""
+        q = self.query
+        names = [
+            *q.measures,
+            *q.dimensions,
+            *(t.dimension for t in q.time_dimensions),
+            *q.segments,
+        ]
+        roots = []
+        for name in names:
+            view = self.model.views.get(name.split(".")[0])
+            entry = view.members.get(name.split(".", 1)[-1]) if view is not None else None
+            if entry is not None and entry[1]:
+                roots.append(entry[1][0])
+        return roots
 
     def compile(self, *, for_total: bool = False) -> exp.Select:
         q = self.query
@@ -396,8 +415,24 @@ class Compiler(MemberSQL):
             )
             if alias is None:
                 raise QueryFormatError(f"cannot order by {name}: it is not in the query")
-            ordered.append(exp.Ordered(this=exp.column(quoted(alias)), desc=descending))
+            ordered.append(
+                exp.Ordered(
+                    this=exp.column(quoted(alias)),
+                    desc=descending,
+                    nulls_first=self._nulls_first(descending),
+                )
+            )
         return ordered
+
+    def _nulls_first(self, descending: bool) -> bool:
+        """NULLs where the engine puts them by default, as Cube leaves them (PostgreSQL: first
+        when descending), so that no NULLS FIRST/LAST is written."""
+        from sqlglot.dialects.dialect import Dialect
+
+        ordering = Dialect.get_or_raise(self.dialect).NULL_ORDERING
+        if ordering == "nulls_are_large":
+            return descending
+        return ordering == "nulls_are_small" and not descending
 
 
 @lru_cache(maxsize=1024)

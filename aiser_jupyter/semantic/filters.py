@@ -143,7 +143,29 @@ def _range(
         )
     except (DateRangeError, IndexError) as exc:
         raise QueryFormatError(f"{member}: {exc or 'a date is needed'}") from None
-    return timestamp(start), timestamp(end - _LAST_MS)
+    return timestamp(_utc(start, timezone)), timestamp(_utc(end - _LAST_MS, timezone))
+
+
+def _utc(wall_clock: datetime, timezone: str) -> datetime:
+    """A wall-clock time of the query's timezone as the UTC time stored columns hold, as Cube
+    sends its date filter values."""
+    from datetime import UTC
+    from zoneinfo import ZoneInfo
+
+    if timezone == "UTC":
+        return wall_clock
+    aware = wall_clock.replace(tzinfo=ZoneInfo(timezone))
+    return aware.astimezone(UTC).replace(tzinfo=None)
+
+
+def _like(column: exp.Expression, pattern: str, value: str) -> exp.Expression:
+    """``column ILIKE pattern`` with `value`'s own ``%``, ``_`` and ``\\`` matched literally,
+    as Cube escapes them (with ESCAPE, which engines without a default escape need)."""
+    escaped = "".join("\\" + c if c in "\\%_" else c for c in value)
+    like = exp.ILike(this=column, expression=exp.Literal.string(pattern.format(escaped)))
+    if escaped == value:
+        return like
+    return exp.Escape(this=like, expression=exp.Literal.string("\\"))
 
 
 def _bound(
@@ -153,7 +175,7 @@ def _bound(
     instant, else the start (or, for `gives_end`, the last millisecond) of its range."""
     exact = instant(str(value), timezone=timezone)
     if exact is not None:
-        return timestamp(exact)
+        return timestamp(_utc(exact, timezone))
     start, last = _range([value], member, now, timezone)
     return last if gives_end else start
 
@@ -191,10 +213,7 @@ def _operator(
     positive = op[3].lower() + op[4:] if op.startswith("not") else op
     if positive in patterns:
         needs(1)
-        likes = [
-            exp.ILike(this=col(), expression=exp.Literal.string(patterns[positive].format(v)))
-            for v in values
-        ]
+        likes = [_like(col(), patterns[positive], str(v)) for v in values]
         if op == positive:
             return exp.or_(*likes)
         return exp.or_(
