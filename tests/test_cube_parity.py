@@ -11,9 +11,9 @@ import json
 import math
 import shutil
 import subprocess
-from itertools import pairwise
 from datetime import datetime
 from decimal import Decimal
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
