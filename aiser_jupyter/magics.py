@@ -240,25 +240,21 @@ class AiserMagics(Magics):
             raise UsageError(f"No SQL to run. Usage: {SQL_USAGE}")
         key = self._cell_key(query)
         self.session.live.stop(key)  # a cell run again replaces its live result
+        ran: dict[str, Any] = {
+            "connection": options.connection,
+            "namespace": self.shell.user_ns,
+            "limit": options.limit,
+            "read_only": options.read_only,
+            "engine": options.engine,
+            "dialect": options.dialect,
+        }
         if options.live is not None:
             from aiser_jupyter.widgets.live import live_cell
-
-            def rerun() -> Any:
-                return self.session.sql(
-                    query,
-                    connection=options.connection,
-                    namespace=self.shell.user_ns,
-                    limit=options.limit,
-                    read_only=options.read_only,
-                    engine=options.engine,
-                    dialect=options.dialect,
-                    cache=False,
-                )
 
             return live_cell(
                 self.session.live,
                 key,
-                rerun,
+                lambda: self.session.sql(query, cache=False, **ran),
                 query,
                 every=options.live,
                 dialect=options.dialect
@@ -268,16 +264,11 @@ class AiserMagics(Magics):
             )
         result = self.session.sql(
             query,
-            connection=options.connection,
-            namespace=self.shell.user_ns,
-            limit=options.limit,
             save=options.save,
             execute=options.execute,
-            read_only=options.read_only,
-            engine=options.engine,
-            dialect=options.dialect,
             explain=options.explain,
             cache=options.cache,
+            **ran,
         )
         if options.explain:
             return result

@@ -36,7 +36,7 @@ def main() -> int:
     import nbformat
     from adbc_driver_postgresql import dbapi
 
-    from tools.browser import JupyterLab, offline_browser
+    from tools.browser import JupyterLab, offline_browser, run_notebook
     from tools.pgserver import PostgresServer
 
     with PostgresServer(logical=True) as pg, tempfile.TemporaryDirectory() as tmp:
@@ -84,15 +84,7 @@ def main() -> int:
             JupyterLab(tmp, env={"AISER_HOME": f"{tmp}/home"}) as lab,
             offline_browser() as (context, _),
         ):
-            page = context.new_page()
-            page.goto(lab.url("lab/tree/live.ipynb"))
-            page.wait_for_function(
-                "window.jupyterapp?.shell.currentWidget?.sessionContext?.session?.kernel",
-                timeout=90_000,
-            )
-            page.evaluate("window.jupyterapp.shell.currentWidget.sessionContext.ready")
-            page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
-            page.wait_for_selector(".aiser-live .aiser-chart canvas", timeout=90_000)
+            page = run_notebook(context, lab, "live.ipynb", ".aiser-live .aiser-chart canvas")
             box = page.locator(".aiser-live .aiser-chart").first.element_handle()
             for _ in range(ROUNDS):
                 start = time.perf_counter()

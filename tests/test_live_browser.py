@@ -11,7 +11,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from tools.browser import JupyterLab, assert_drawn
+from tools.browser import JupyterLab, assert_drawn, run_notebook
 from tools.voila import Voila
 
 pytest.importorskip("adbc_driver_postgresql")
@@ -76,15 +76,7 @@ def test_a_live_chart_in_jupyterlab_changes_when_rows_are_inserted_on_the_server
         [f"%load_ext aiser_jupyter\nimport aiser_jupyter as aiser\n{connect}", LIVE_SQL],
     )
     with JupyterLab(tmp_path, env={"AISER_HOME": str(tmp_path / "home")}) as lab:
-        page = context.new_page()
-        page.goto(lab.url("lab/tree/live.ipynb"))
-        page.wait_for_function(
-            "window.jupyterapp?.shell.currentWidget?.sessionContext?.session?.kernel",
-            timeout=90_000,
-        )
-        page.evaluate("window.jupyterapp.shell.currentWidget.sessionContext.ready")
-        page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
-        page.wait_for_selector(".aiser-live .aiser-chart canvas", timeout=90_000)
+        page = run_notebook(context, lab, "live.ipynb", ".aiser-live .aiser-chart canvas")
         page.wait_for_selector(".aiser-live .aiser-table tbody tr", timeout=30_000)
         box = page.locator(".aiser-live .aiser-chart").first
         assert chart_data(page, box) == [["North", "South"], [[10, 20]]]

@@ -208,3 +208,18 @@ def assert_drawn(page: Any, box: Any, screenshot: str | os.PathLike[str] | None 
         box.screenshot(path=str(screenshot))
     assert painted["share"] > 0.005, painted  # a blank canvas paints nothing
     assert painted["colors"] > 3, painted
+
+
+def run_notebook(context: Any, lab: JupyterLab, name: str, ready: str) -> Any:
+    """A new page with notebook `name` of `lab` open, its kernel started and every cell run,
+    once the selector `ready` shows."""
+    page = context.new_page()
+    page.goto(lab.url(f"lab/tree/{name}"))
+    page.wait_for_function(
+        "window.jupyterapp?.shell.currentWidget?.sessionContext?.session?.kernel",
+        timeout=90_000,
+    )
+    page.evaluate("window.jupyterapp.shell.currentWidget.sessionContext.ready")
+    page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
+    page.wait_for_selector(ready, timeout=90_000)
+    return page
