@@ -211,3 +211,17 @@ def test_rows_match_cube(index, cube, model, parity_db):
         f"Cube's SQL:\n{theirs['sql']}\n{theirs['params']}"
     )
     assert got.get("ours_total") == got.get("cube_total")
+
+
+def test_a_model_cube_refuses_warns_on_load(tmp_path):
+    """A measure reading a cube whose join multiplies its own rows: Cube compiles the model
+    but refuses every query of that measure; we load it with a warning that says so."""
+    from aiser_jupyter.semantic.checks import NotPortableToCube
+
+    folder = HERE / "not_portable"
+    queries = [{"measures": ["teams.ticket_hours"]}, {"measures": ["teams.count"]}]
+    refused, fine = oracle(queries, [folder], tmp_path)
+    assert "row multiplication" in refused["error"]
+    assert "error" not in fine
+    with pytest.warns(NotPortableToCube, match=r"teams\.ticket_hours .*will not port to Cube"):
+        load_model(folder / "teams.yml")

@@ -4,11 +4,12 @@ access policies parsed (``policies``), so that a broken model says where it is b
 
 from __future__ import annotations
 
+import warnings
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
-from aiser_jupyter.semantic.checks import check
+from aiser_jupyter.semantic.checks import NotPortableToCube, check, cube_portability
 from aiser_jupyter.semantic.loader import FILE, LINE, ModelError, read_model_source
 from aiser_jupyter.semantic.model import Cube, Join, Member, SemanticModel, View
 from aiser_jupyter.semantic.policies import parse_policies
@@ -241,6 +242,10 @@ def load_model(source: str | Path | dict[str, Any]) -> SemanticModel:
             raise _fail(node, "duplicate name: a cube or view has it already", view.name)
         model.views[view.name] = view
     check(model)
+    for where, what, member in cube_portability(model):
+        warnings.warn(
+            f"{member} ({where}) will not port to Cube: {what}", NotPortableToCube, stacklevel=2
+        )
     for cube in cubes.values():
         if cube.access_policy:
             model.policies[cube.name] = parse_policies(cube)

@@ -141,3 +141,62 @@ def _trail(neighbours: dict[str, set[str]], start: str, goal: str) -> list[str] 
                 previous[name] = here
                 queue.append(name)
     return None
+
+
+class NotPortableToCube(UserWarning):
+    """The model loads and answers here, but Cube's own compiler would refuse it."""
+
+
+_FROM_OTHER_SIDE = {"one_to_many": "many_to_one", "many_to_one": "one_to_many"}
+
+
+def _multiplying_path(model: SemanticModel, start: str, goal: str) -> list[str] | None:
+    """The cubes from `start` to `goal` along joins (either way) when that path repeats rows
+    of `start` (a one-to-many step seen from it); None when it does not, or none connects."""
+    previous: dict[str, tuple[str, str] | None] = {start: None}
+    queue = [start]
+    while queue:
+        here = queue.pop(0)
+        steps = [(t, j.relationship) for t, j in model.cubes[here].joins.items()]
+        steps += [
+            (c.name, _FROM_OTHER_SIDE.get(c.joins[here].relationship, "one_to_one"))
+            for c in model.cubes.values()
+            if here in c.joins
+        ]
+        for target, relationship in steps:
+            if target in model.cubes and target not in previous:
+                previous[target] = (here, relationship)
+                queue.append(target)
+    if goal not in previous:
+        return None
+    trail, multiplies, here = [goal], False, goal
+    while (step := previous[here]) is not None:
+        here, relationship = step
+        multiplies = multiplies or relationship == "one_to_many"
+        trail.append(here)
+    return trail[::-1] if multiplies else None
+
+
+def cube_portability(model: SemanticModel) -> list[tuple[str, str, str]]:
+    """(where, what, member) for each measure Cube's compiler (1.7, classic planner) refuses
+    in any query: one reading a cube whose join multiplies the measure's own rows ("reference
+    cubes that lead to row multiplication"). tests/test_cube_parity.py shows Cube refusing it."""
+    found = []
+    for cube in model.cubes.values():
+        for member in cube.members.values():
+            if member.kind != "measure":
+                continue
+            snippets = [s for s in (member.sql, *member.filters) if s is not None]
+            others = {p[0] for s in snippets for p in s.refs if len(p) == 2} - {"CUBE", cube.name}
+            for other in sorted(others & set(model.cubes)):
+                trail = _multiplying_path(model, cube.name, other)
+                if trail is not None:
+                    found.append(
+                        (
+                            member.where,
+                            f"it reads {other}, and the join {' → '.join(trail)} multiplies "
+                            f"{cube.name}'s rows: Cube refuses such a measure",
+                            member.full_name,
+                        )
+                    )
+    return found
