@@ -131,16 +131,19 @@ def alerts_file(model: str, given: str | None = None) -> str | None:
 
 
 def start_alerts(model: str, connections: Sequence[str], sample: bool, path: str) -> Any:
-    """A Session of its own that checks the alerts of `path` in the background."""
+    """A Session of its own that checks the alerts of `path` now, then in the background
+    (on their schedules, and when tables of its own live connections change)."""
     from aiser_jupyter.server.app import open_session
 
     session = open_session(model, connections, sample)
     try:
         made = session.alerts.load(path)
+        print(f"aiser: {len(made)} alerts from {path}: {', '.join(a.name for a in made)}")
+        for outcome in session.alerts.check():
+            print(f"aiser: {outcome!r}", flush=True)
     except BaseException:
         session.close()
         raise
-    print(f"aiser: {len(made)} alerts from {path}: {', '.join(a.name for a in made)}", flush=True)
     return session
 
 
@@ -154,8 +157,6 @@ def alerts_run(args: argparse.Namespace) -> None:
         raise AiserError(f"no alerts.yml beside {args.model} (or give --alerts FILE)")
     session = start_alerts(args.model, args.connection, args.sample, path)
     try:
-        for outcome in session.alerts.check():
-            print(f"aiser: {outcome!r}", flush=True)
         if args.once:
             return
         stop = threading.Event()

@@ -266,7 +266,8 @@ def test_an_alert_fires_on_an_anomaly_found_by_insights(hook):
     assert "2024-02-10" in hook.bodies[0]["details"][0]
 
 
-def test_aiser_alerts_run_in_a_subprocess_fires(hook, tmp_path):
+def orders_model(tmp_path, every: str = "") -> Path:
+    """A CSV of 3 orders, a Cube model over it, and alerts.yml beside it (``${ORDERS_HOOK}``)."""
     (tmp_path / "orders.csv").write_text("id,amount\n1,10\n2,20\n3,30\n")
     model = tmp_path / "model"
     model.mkdir()
@@ -292,7 +293,13 @@ def test_aiser_alerts_run_in_a_subprocess_fires(hook, tmp_path):
                 notify: ["webhook:${ORDERS_HOOK}"]
             """
         )
+        + (f"    every: {every}\n" if every else "")
     )
+    return model
+
+
+def test_aiser_alerts_run_in_a_subprocess_fires(hook, tmp_path):
+    model = orders_model(tmp_path)
     env = {**os.environ, "ORDERS_HOOK": hook.url, "AISER_HOME": str(tmp_path / "home")}
     command = [sys.executable, "-m", "aiser_jupyter.cli", "alerts", "run", str(model)]
     command += ["--connection", str(tmp_path / "orders.csv"), "--once"]
@@ -328,3 +335,18 @@ def test_the_alert_magic_adds_checks_and_lists(ip):
     assert list(listed["name"]) == ["deep"] and list(listed["notify"]) == ["notebook"]
     run(ip, "%aiser alert remove deep")
     assert run(ip, "%aiser alert list").empty
+
+
+def test_aiser_serve_runs_the_models_alerts_alongside(hook, tmp_path):
+    model = orders_model(tmp_path, every="1h")
+    env = {**os.environ, "ORDERS_HOOK": hook.url, "AISER_HOME": str(tmp_path / "home")}
+    command = [sys.executable, "-m", "aiser_jupyter.cli", "serve", str(model), "--no-auth"]
+    command += ["--port", str(free_port()), "--connection", str(tmp_path / "orders.csv")]
+    server = subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    try:
+        wait_until(lambda: len(hook.bodies) == 1, timeout=60)
+    finally:
+        server.terminate()
+        out, _ = server.communicate(timeout=20)
+    assert hook.bodies[0]["alert"] == "many_orders" and hook.bodies[0]["value"] == 3
+    assert "1 alerts from" in out and TOKEN not in out
