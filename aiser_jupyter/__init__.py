@@ -43,6 +43,7 @@ __all__ = [
     "ConditionError",
     "ConnectionFailed",
     "DashboardError",
+    "EncryptionKeyError",
     "InsightsError",
     "ModelError",
     "ModelUnavailable",
@@ -69,6 +70,7 @@ __all__ = [
     "mcp_server",
     "model",
     "panel",
+    "privacy",
     "profile",
     "query",
     "serve",
@@ -286,6 +288,33 @@ for _name in ("chart", "kpi", "table", "text", "date_range", "values"):
     setattr(dashboard, _name, _board_part(_name))
 del _name
 
+def privacy(subject: str | None = None) -> dict[str, Any]:
+    """Everything held about a person (default: who asks now, else the OS user): memory
+    entries, audit entries, cached answers. ``aiser.privacy.export(subject, path)`` writes
+    it as JSON, ``aiser.privacy.erase(subject)`` removes it (the audit log by
+    crypto-shredding), ``aiser.privacy.purge()`` applies the retention settings."""
+    return session().privacy.held(subject)
+
+
+def _privacy_export(subject: str | None, path: str) -> dict[str, int]:
+    """Write everything held about `subject` as JSON to `path`; how many of each kind."""
+    return session().privacy.export(subject, path)
+
+
+def _privacy_erase(subject: str | None = None) -> dict[str, int]:
+    """Remove everything held about `subject`; how many of each kind."""
+    return session().privacy.erase(subject)
+
+
+def _privacy_purge() -> dict[str, int]:
+    """Apply ``AISER_AUDIT_RETENTION_DAYS`` and ``AISER_MEMORY_RETENTION_DAYS`` now."""
+    return session().privacy.purge()
+
+
+privacy.export = _privacy_export  # type: ignore[attr-defined]
+privacy.erase = _privacy_erase  # type: ignore[attr-defined]
+privacy.purge = _privacy_purge  # type: ignore[attr-defined]
+
 _LAZY_ERRORS = {
     **dict.fromkeys(
         [
@@ -305,6 +334,7 @@ _LAZY_ERRORS = {
     "ConditionError": "aiser_jupyter.alerts.condition",
     "CheckError": "aiser_jupyter.governance.checks",
     "DashboardError": "aiser_jupyter.boards.spec",
+    "EncryptionKeyError": "aiser_jupyter.security.keys",
     "InsightsError": "aiser_jupyter.analysis.insight",
     "ModelError": "aiser_jupyter.semantic.loader",
     "ModelUnavailable": "aiser_jupyter.agent.llm",

@@ -82,6 +82,12 @@ class Settings:
     cache_memory_mb: int = 512
     cache_disk_mb: int = 4096
     """Bounds of the cache in memory and under ``$AISER_HOME/cache``; LRU beyond them."""
+    audit_retention_days: int = 0
+    """Days an audit entry's personal fields stay readable; older ones are crypto-shredded
+    (the entry stays, its hash chain verifies) at session start and hourly. 0: kept."""
+    memory_retention_days: int = 0
+    """Days the agent's memory keeps an entry; older ones are erased at session start and
+    hourly. 0: kept."""
     log_level: str = "off"
     """What other libraries (sqlglot, litellm, uvicorn, httpx, pyspark, the MCP SDK) may log
     to the notebook: ``off``, ``error``, ``warning``, ``info`` or ``debug``."""

@@ -42,7 +42,9 @@ from aiser_jupyter.governance.governance import Governance
 from aiser_jupyter.history import HistoryEntry
 from aiser_jupyter.live.live import Live
 from aiser_jupyter.logs import quiet_libraries
+from aiser_jupyter.protection.privacy import Privacy
 from aiser_jupyter.result import Result
+from aiser_jupyter.security.context import current, subject_of
 from aiser_jupyter.security.secrets import redact
 from aiser_jupyter.semantic.layer import SemanticLayer
 from aiser_jupyter.sources.sources import Sources
@@ -110,8 +112,21 @@ class Session:
             insights=self.analyst.insights,
             audit=self._audit_alert,
         )
+        self.router.requester = self._subject
+        self.privacy = Privacy(
+            self.settings,
+            lambda: self.agent.memory,
+            lambda: None if self.settings.audit == "off" else self.governance.audit_log,
+            self.router,
+            self._subject,
+        )
         if self.settings.audit != "off":
             self.governance.start_audit()
+        self.privacy.start_retention()
+
+    def _subject(self) -> str:
+        """Whose query or question this is: the requester, else the OS user (GDPR)."""
+        return subject_of(current() or self.governance.security_context)
 
     def _audit_alert(self, kind: str, sql: str | None, **fields: object) -> None:
         """An alert's firing, into the audit log (when there is one)."""
@@ -361,6 +376,7 @@ class Session:
         self.sources.close()
         self.semantic.close()
         self.agent.close()
+        self.privacy.close()
         self.governance.stop_audit()
 
 

@@ -469,9 +469,9 @@ def test_sqlite_store_is_wal_with_a_schema_version(tmp_path):
     Memory.open(f"sqlite:///{path}").close()
     raw = sqlite3.connect(path)
     assert raw.execute("PRAGMA journal_mode").fetchone() == ("wal",)
-    assert raw.execute("SELECT version FROM aiser_memory_schema").fetchall() == [(1,), (2,)]
+    assert raw.execute("SELECT version FROM aiser_memory_schema").fetchall() == [(1,), (2,), (3,)]
     with raw:
-        raw.execute("INSERT INTO aiser_memory_schema VALUES (3)")
+        raw.execute("INSERT INTO aiser_memory_schema VALUES (4)")
     raw.close()
     with pytest.raises(MemoryFailed, match="newer"):
         Memory.open(path)

@@ -94,8 +94,10 @@ class Workbench:
         on first use."""
         if self._memory is None:
             from aiser_jupyter.memory import Memory
+            from aiser_jupyter.security.context import current, subject_of
 
             self._memory = Memory.open(self.settings.memory)
+            self._memory.owner = lambda: subject_of(current() or self.who())
         return self._memory
 
     def value_index(self) -> ValueIndex:

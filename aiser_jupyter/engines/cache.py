@@ -129,6 +129,29 @@ class ResultCache:
             self._counts["stores"] += 1
         return True
 
+    def peek(self, key: str) -> pa.Table | None:
+        """The table kept under `key` (any version), without counting a hit: for an export."""
+        with self._lock:
+            entry = self._memory.get(key)
+            if entry is not None:
+                return entry.table
+            for path in self._key_files(key):
+                with contextlib.suppress(OSError, ValueError):
+                    return read_table(path)
+        return None
+
+    def drop(self, key: str) -> bool:
+        """Forget the entry under `key`, on disk too; whether there was one."""
+        with self._lock:
+            held = self._memory.pop(key, None) is not None or bool(self._key_files(key))
+            self._remove_files(key)
+        return held
+
+    def _key_files(self, key: str) -> list[str]:
+        if self.directory is None:
+            return []
+        return glob.glob(str(self.directory / f"{glob.escape(key)}-*{SUFFIX}"))
+
     def clear(self) -> int:
         """Forget every entry, on disk too; how many there were."""
         with self._lock:

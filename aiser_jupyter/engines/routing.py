@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from aiser_jupyter.engines.connection import Connection
 from aiser_jupyter.engines.router import FEDERATE, PUSHDOWN, SCALE_OUT, Host, RoutePlan, Router
+from aiser_jupyter.security.context import current as current_context
+from aiser_jupyter.security.context import subject_of
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -25,6 +27,7 @@ if TYPE_CHECKING:
     from aiser_jupyter.config import Settings
     from aiser_jupyter.engines.cache import CacheStats, ResultCache
     from aiser_jupyter.engines.execute import Executor
+    from aiser_jupyter.engines.owners import CacheOwners
     from aiser_jupyter.result import Result
 
 CACHE_DEFAULTS = {"cache": "on", "cache_ttl": 0, "cache_memory_mb": 512, "cache_disk_mb": 4096}
@@ -68,6 +71,19 @@ class Routing:
         """The planner (``engines.router.Router``), with its per-connection catalogs."""
         self._result_cache: ResultCache | None = None
         self._writes: dict[str, int] = {}
+        self.requester: Callable[[], str] = lambda: subject_of(current_context())
+        """Whose query runs now (GDPR's data subject); the Session sets it."""
+        self._owners: CacheOwners | None = None
+
+    @property
+    def cache_owners(self) -> CacheOwners:
+        """Who asked for each cached answer (``$AISER_HOME/cache-owners.db``)."""
+        if self._owners is None:
+            from aiser_jupyter.config import home
+            from aiser_jupyter.engines.owners import CacheOwners
+
+            self._owners = CacheOwners(home() / "cache-owners.db")
+        return self._owners
 
     def forget(self, what: str = "connections") -> None:
         """A change event: when the connections changed, their catalogs are read again."""
@@ -174,13 +190,19 @@ class Routing:
             hit = self.result_cache.get(key, current)
             if hit is not None:
                 plan.cached, plan.cache_age = True, hit[1]
+                self.cache_owners.add(self.requester(), key)
                 return hit[0]
         table = self.planner.execute(plan, sql, values, limit, connections)
         if not plan.is_query:
             writes[plan.connection] = writes.get(plan.connection, 0) + 1
             self.planner.forget(plan.connection)
-        elif key is not None and current is not None and table is not None:
-            self.result_cache.put(key, current, table)
+        elif (
+            key is not None
+            and current is not None
+            and table is not None
+            and self.result_cache.put(key, current, table)
+        ):
+            self.cache_owners.add(self.requester(), key)
         return table
 
     def _setting(self, name: str) -> Any:

@@ -22,7 +22,16 @@ from typing import TYPE_CHECKING, Any
 
 from aiser_jupyter.errors import AiserError
 from aiser_jupyter.governance.ages import parse_age
+from aiser_jupyter.governance.shred import (
+    PERSONAL,
+    SUBJECTS_SQL,
+    SubjectKey,
+    new_subject_key,
+    open_field,
+    seal_field,
+)
 from aiser_jupyter.security.atrest import connect_sqlite, sqlite_errors
+from aiser_jupyter.security.context import subject_of
 from aiser_jupyter.security.secrets import redact, redact_url
 
 if TYPE_CHECKING:
@@ -40,6 +49,7 @@ _COLUMNS = """at TEXT NOT NULL, who TEXT, tenant TEXT, groups_ TEXT, kind TEXT N
 SQLITE_SCHEMA = [
     f"CREATE TABLE IF NOT EXISTS aiser_audit (id INTEGER PRIMARY KEY AUTOINCREMENT, {_COLUMNS})",
     "CREATE INDEX IF NOT EXISTS aiser_audit_at ON aiser_audit (at)",
+    SUBJECTS_SQL,
     "CREATE TRIGGER IF NOT EXISTS aiser_audit_no_update BEFORE UPDATE ON aiser_audit"
     " BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END",
     "CREATE TRIGGER IF NOT EXISTS aiser_audit_no_delete BEFORE DELETE ON aiser_audit"
@@ -49,6 +59,8 @@ POSTGRES_SCHEMA = [
     "CREATE TABLE IF NOT EXISTS aiser_audit"
     f" (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, {_COLUMNS})",
     "CREATE INDEX IF NOT EXISTS aiser_audit_at ON aiser_audit (at)",
+    "ALTER TABLE aiser_audit ADD COLUMN IF NOT EXISTS subject TEXT",
+    SUBJECTS_SQL,
     "CREATE OR REPLACE FUNCTION aiser_audit_append_only() RETURNS trigger LANGUAGE plpgsql AS"
     " $f$ BEGIN RAISE EXCEPTION 'the audit log is append-only'; END $f$",
     "CREATE OR REPLACE TRIGGER aiser_audit_append_only BEFORE UPDATE OR DELETE ON aiser_audit"
@@ -159,6 +171,7 @@ class AuditLog:
         self._busy = False
         self._closing = False
         self._writer: threading.Thread | None = None
+        self._subject_keys: dict[tuple[str, str], SubjectKey] = {}
         self.failures: list[str] = []
         """Entries the background writer could not write (why), for `flush` to report."""
         if self.target.startswith(("postgresql://", "postgres://")):
@@ -184,6 +197,9 @@ class AuditLog:
         with self._transaction():
             for statement in SQLITE_SCHEMA:
                 self._fetch(statement)
+            names = [row[1] for row in self._fetch("PRAGMA table_info(aiser_audit)")]
+            if "subject" not in names:  # a log from before personal fields were sealed
+                self._fetch("ALTER TABLE aiser_audit ADD COLUMN subject TEXT")
 
     def _open_postgres(self) -> None:
         from adbc_driver_postgresql import dbapi
@@ -239,7 +255,7 @@ class AuditLog:
     def _append(self, items: Sequence[tuple[str, str | None, dict[str, Any]]]) -> list[AuditEntry]:
         """Entries chained and written in one transaction."""
         rows = [_values(kind, sql, **fields) for kind, sql, fields in items]
-        marks = ", ".join("?" * (len(rows[0]) + 2))
+        marks = ", ".join("?" * (len(rows[0]) + 3))
         written = []
         with self._transaction():
             if self._mark == "$":
@@ -247,15 +263,71 @@ class AuditLog:
             last = self._fetch("SELECT hash FROM aiser_audit ORDER BY id DESC LIMIT 1")
             prev = last[0][0] if last else GENESIS
             for values in rows:
-                digest = _digest(prev, values)
+                stored = self._sealed(values)
+                digest = _digest(prev, stored)
                 (entry_id,) = self._fetch(
-                    f"INSERT INTO aiser_audit ({FIELDS}, prev_hash, hash) VALUES ({marks})"
-                    " RETURNING id",
-                    (*values, prev, digest),
+                    f"INSERT INTO aiser_audit ({FIELDS}, subject, prev_hash, hash)"
+                    f" VALUES ({marks}) RETURNING id",
+                    (*stored, prev, digest),
                 )[0]
                 written.append(AuditEntry(int(entry_id), *values, digest))
                 prev = digest
         return written
+
+    def _sealed(self, values: list[Any]) -> list[Any]:
+        """An entry's values as stored: personal fields sealed with the key of its subject
+        (the user, else the OS user) and day, the subject's id last."""
+        who = values[1] or subject_of(None)
+        key = self._subject_key(who, values[0][:10])
+        stored = list(values)
+        for position in PERSONAL:
+            stored[position] = seal_field(key.key, stored[position])
+        return [*stored, key.subject]
+
+    def _subject_key(self, who: str, day: str) -> SubjectKey:
+        """The key of `who` on `day`, made on their first entry of the day."""
+        found = self._subject_keys.get((who, day))
+        if found is None:
+            rows = self._fetch(
+                "SELECT subject, key FROM aiser_audit_subjects WHERE who = ? AND day = ?",
+                (who, day),
+            )
+            if rows:
+                found = SubjectKey(rows[0][0], who, day, bytes.fromhex(rows[0][1]))
+            else:
+                found = new_subject_key(who, day)
+                self._fetch(
+                    "INSERT INTO aiser_audit_subjects (subject, who, day, key) VALUES (?, ?, ?, ?)",
+                    (found.subject, who, day, found.key.hex()),
+                )
+            self._subject_keys[(who, day)] = found
+        return found
+
+    def erase(self, who: str) -> int:
+        """Destroy every key of `who` (crypto-shredding): their entries stay in the chain, their
+        personal fields read ``[erased]`` for ever. How many entries that made unreadable."""
+        return self._shred("who = ?", (who,))
+
+    def retire(self, before: datetime | timedelta | str) -> int:
+        """Destroy the keys of the days before `before` (retention), as `erase` does."""
+        return self._shred("day < ?", (_since(before)[:10],))
+
+    def _shred(self, where: str, params: tuple[Any, ...]) -> int:
+        self.flush()
+        with self._transaction():
+            subjects = self._fetch(
+                f"SELECT subject FROM aiser_audit_subjects WHERE {where}", params
+            )
+            count = 0
+            for (subject,) in subjects:
+                count += self._fetch(
+                    "SELECT count(*) FROM aiser_audit WHERE subject = ?", (subject,)
+                )[0][0]
+            self._fetch(f"DELETE FROM aiser_audit_subjects WHERE {where}", params)
+        self._subject_keys.clear()
+        if self._mark == "?":
+            self._fetch("PRAGMA wal_checkpoint(TRUNCATE)")  # no old page keeps a key
+        return int(count)
 
     def submit(self, kind: str, sql: str | None, **fields: Any) -> None:
         """`record` later, on a background thread that wakes a few times a second: a query
@@ -323,14 +395,27 @@ class AuditLog:
             where.append("at >= ?")
             params.append(_since(since))
         if user is not None:
-            where.append("who = ?")
-            params.append(user)
+            where.append(
+                "(who = ? OR subject IN (SELECT subject FROM aiser_audit_subjects WHERE who = ?))"
+            )
+            params.extend([user, user])
         rows = self._fetch(
-            f"SELECT id, {FIELDS}, hash FROM aiser_audit WHERE {' AND '.join(where)} ORDER BY id"
-            + (f" LIMIT {int(limit)}" if limit is not None else ""),
+            f"SELECT id, {FIELDS}, subject, hash FROM aiser_audit WHERE {' AND '.join(where)}"
+            " ORDER BY id" + (f" LIMIT {int(limit)}" if limit is not None else ""),
             params,
         )
-        return [AuditEntry(*row) for row in rows]
+        keys = {
+            subject: bytes.fromhex(key)
+            for subject, key in self._fetch("SELECT subject, key FROM aiser_audit_subjects")
+        }
+        entries = []
+        for row in rows:
+            values = list(row[1:-2])
+            key = keys.get(row[-2])
+            for position in PERSONAL:
+                values[position] = open_field(key, values[position])
+            entries.append(AuditEntry(row[0], *values, row[-1]))
+        return entries
 
     def frame(self, since: datetime | timedelta | str | None = None, **kwargs: Any) -> pd.DataFrame:
         import pandas as pd
@@ -350,10 +435,14 @@ class AuditLog:
         """Check the hash chain from the first entry; the number of entries checked. Raises
         AuditFailed naming the first entry whose content or place in the chain was changed."""
         self.flush()
-        rows = self._fetch(f"SELECT id, {FIELDS}, prev_hash, hash FROM aiser_audit ORDER BY id")
+        rows = self._fetch(
+            f"SELECT id, {FIELDS}, subject, prev_hash, hash FROM aiser_audit ORDER BY id"
+        )
         prev = GENESIS
         for row in rows:
             entry_id, values, stored_prev, stored = row[0], row[1:-2], row[-2], row[-1]
+            if values[-1] is None:  # written before personal fields were sealed
+                values = values[:-1]
             if stored_prev != prev or _digest(prev, values) != stored:
                 raise AuditFailed(
                     f"Audit log {self.shown}: entry {entry_id} was altered (or one before it cut)"

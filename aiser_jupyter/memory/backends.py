@@ -38,6 +38,11 @@ _FEEDBACK = [
     "ALTER TABLE aiser_memory ADD COLUMN connection TEXT",
     "ALTER TABLE aiser_memory ADD COLUMN confirmed_at TEXT",
 ]
+# Version 3: whose entry it is (GDPR's data subject: the requester, else the OS user).
+_SUBJECT = [
+    "ALTER TABLE aiser_memory ADD COLUMN subject TEXT",
+    "CREATE INDEX aiser_memory_subject ON aiser_memory (subject, id)",
+]
 
 # One list of statements per schema version: entry i takes a store from version i to i + 1.
 SQLITE_MIGRATIONS = [
@@ -54,6 +59,7 @@ SQLITE_MIGRATIONS = [
         " VALUES ('delete', old.id, old.text, old.term, old.sql); END",
     ],
     _FEEDBACK,
+    _SUBJECT,
 ]
 POSTGRES_MIGRATIONS = [
     [
@@ -65,6 +71,7 @@ POSTGRES_MIGRATIONS = [
         "CREATE INDEX aiser_memory_tsv ON aiser_memory USING gin (tsv)",
     ],
     _FEEDBACK,
+    _SUBJECT,
 ]
 _POSTGRES_LOCK = 0x61697365726D656D  # pg_advisory_xact_lock key: one memory writer at a time
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -33,6 +34,7 @@ from aiser_jupyter.memory.backends import (
     SQLiteBackend,
 )
 from aiser_jupyter.memory.redaction import scrub, scrub_json
+from aiser_jupyter.security.context import current, subject_of
 from aiser_jupyter.security.secrets import redact_url
 
 if TYPE_CHECKING:
@@ -133,6 +135,8 @@ class Memory:
     def __init__(self, backend: Backend, location: str):
         self._db = backend
         self.location = location
+        self.owner: Callable[[], str] = lambda: subject_of(current())
+        """Whose entries new ones are (the requester, else the OS user); the agent sets it."""
 
     @classmethod
     def open(cls, location: str | os.PathLike[str] | None = None) -> Memory:
@@ -341,6 +345,31 @@ class Memory:
         target.write_text(json.dumps(document, indent=2, ensure_ascii=False), encoding="utf-8")
         return len(entries)
 
+    # -- data subjects (GDPR) and retention ----------------------------------------------
+
+    def of_subject(self, subject: str) -> list[Entry]:
+        """Every entry of `subject`, oldest first (entries from before owners were kept
+        belong to the OS user)."""
+        return [_entry(row) for row in self._db.fetch(*self._subject_rows(subject))]
+
+    def erase_subject(self, subject: str) -> int:
+        """Erase every entry of `subject`, leaving no copy in the store; how many."""
+        return sum(self._db.forget(e.id) for e in self.of_subject(subject))
+
+    def purge(self, before: datetime) -> int:
+        """Erase the entries made before `before` (retention); how many."""
+        rows = self._db.fetch("SELECT id FROM aiser_memory WHERE created_at < ?", (_utc(before),))
+        return sum(self._db.forget(int(row[0])) for row in rows)
+
+    def _subject_rows(self, subject: str) -> tuple[str, tuple[Any, ...]]:
+        import getpass
+
+        unowned = " OR subject IS NULL" if subject == getpass.getuser() else ""
+        return (
+            f"SELECT {COLUMNS} FROM aiser_memory WHERE subject = ?{unowned} ORDER BY id",
+            (subject,),
+        )
+
     def to_frame(self, *kinds: str) -> pd.DataFrame:
         """`entries` as a table to display: id, kind, term, text, role, sql, worked, created."""
         import pandas as pd
@@ -350,13 +379,19 @@ class Memory:
         return pd.DataFrame(rows, columns=columns)
 
     def _insert(self, kind: str, text: str, redacted: bool, **values: Any) -> Entry:
-        names = ["kind", "text", "redacted", "created_at", *values]
+        names = ["kind", "text", "redacted", "created_at", "subject", *values]
         marks = ", ".join("?" * len(names))
         row = self._db.fetch(
             f"INSERT INTO aiser_memory ({', '.join(names)}) VALUES ({marks}) RETURNING {COLUMNS}",
-            (kind, text, int(redacted), _now(), *values.values()),
+            (kind, text, int(redacted), _now(), self.owner(), *values.values()),
         )[0]
         return _entry(row)
+
+
+def _utc(moment: datetime) -> str:
+    if moment.tzinfo is None:
+        moment = moment.astimezone()
+    return moment.astimezone(timezone.utc).isoformat(timespec="microseconds")
 
 
 def _now() -> str:

@@ -86,6 +86,15 @@ class SecurityContext:
 _current: ContextVar[SecurityContext | None] = ContextVar("aiser_security_context", default=None)
 
 
+def subject_of(context: SecurityContext | None) -> str:
+    """Whose data it is (GDPR's data subject): the context's user, else the OS user."""
+    if context is not None and context.user:
+        return context.user
+    import getpass
+
+    return getpass.getuser()
+
+
 def current() -> SecurityContext | None:
     """The context of the query running on this thread (or task), if one was given."""
     return _current.get()
