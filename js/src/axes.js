@@ -50,13 +50,14 @@ const clamp = (value, low, high) => Math.max(low, Math.min(high, value));
 const widest = (labels) => labels.reduce((most, label) => Math.max(most, textWidth(label)), 0);
 const categoryNames = (axis) => (axis.data ?? []).map((item) => String(item?.value ?? item));
 
+// Category labels beside a vertical axis take at most this much of the chart's width.
+const labelLimit = (width) => clamp(0.4 * width, 48, 240);
+
 // Room a vertical axis's labels take beside the plot, before ECharts lays it out.
 function sideRoom(axis, width) {
   if (axis.type === "category") return Math.min(widest(categoryNames(axis)), labelLimit(width));
   return 44; // a compact tick: "$1.25M"
 }
-
-const labelLimit = (width) => clamp(0.4 * width, 48, 240);
 
 // How `axis` should lay out in a plot about `length` px long (its own direction).
 function fitAxis(axis, horizontal, length, size) {
@@ -81,7 +82,7 @@ function bottomLabels(axis, length, size) {
   const longest = widest(names);
   // level and every one shown (ECharts' own guess pads labels by 30% and drops some)
   if (longest + 8 <= band) return { rotate: 0, interval: 0, width: longest + 12, overflow: "none" };
-  const rotate = band >= 1.6 * LINE ? 45 : 90; // lines 11 px apart at least
+  const rotate = band >= 1.6 * LINE ? 45 : 90; // turned lines stay more than a line apart
   const drop = 0.3 * size.height; // the labels' share of the height
   const room = rotate === 90 ? drop : Math.min(drop, size.side + band / 2) / Math.sin(45 * RAD);
   // zrender cuts a label that is exactly as wide as its box, hence the slack
@@ -89,7 +90,7 @@ function bottomLabels(axis, length, size) {
   return { rotate, interval: "auto", width, overflow: "truncate", ellipsis: "…" };
 }
 
-// Category labels beside a vertical axis: level, cut to a share of the chart's width.
+// Category labels beside a vertical axis: level, cut at labelLimit.
 function sideLabels(axis, size) {
   const width = Math.min(widest(categoryNames(axis)) + 12, labelLimit(size.width));
   return { width, overflow: "truncate", ellipsis: "…" };
@@ -108,7 +109,7 @@ export function axesLayout(option, width, height) {
   const grid = list(option.grid)[0] ?? {};
   const edges = (grid.top ?? 40) + (grid.outerBounds?.bottom ?? 0);
   const plotHeight = Math.max(height - edges - bottom - named(xs) - 16, 24);
-  // what the first turned label may reach over on its left: the y axis, its labels at their narrowest
+  // what the first turned label may reach over on its left: the y name and the narrowest ticks
   const size = { width, height, side: 24 + named(ys) };
   return {
     xAxis: xs.map((axis) => fitAxis(axis, true, plotWidth, size)),
