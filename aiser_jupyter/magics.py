@@ -141,6 +141,8 @@ def _aiser_parser() -> _Parser:
     )
     memory.add_argument("arg", nargs="?", help="search: words; forget: an id; export: a path")
     audit = commands.add_parser("audit", help="who ran what, when, and whether it was allowed")
+    audit.add_argument("action", nargs="?", choices=["list", "report"], default="list")
+    audit.add_argument("--html", metavar="PATH", help="report: also write a page for an auditor")
     audit.add_argument("--since", help="an age such as 2h or 7d, or an ISO time")
     audit.add_argument("--user")
     audit.add_argument("--export", metavar="PATH", help="write JSON lines instead")
@@ -173,6 +175,7 @@ def _aiser_parser() -> _Parser:
     cache = commands.add_parser("cache", help="the result cache: stats or clear")
     cache.add_argument("action", nargs="?", choices=["stats", "clear"], default="stats")
     commands.add_parser("history", help="queries run in this kernel")
+    commands.add_parser("status", help="data protection: encryption at rest, retention")
     sample = commands.add_parser("sample", help="load the sample retail tables into DuckDB")
     sample.add_argument("--seed", type=int, default=7)
     model = commands.add_parser("model", help="show, load or draft the semantic model")
@@ -369,6 +372,14 @@ class AiserMagics(Magics):
             return session.live.frame()
         if args.command == "alert":
             return self._alert(args)
+        if args.command == "status":
+            print(session.privacy.status())
+            return None
+        if args.command == "audit" and args.action == "report":
+            report = session.governance.audit_report(args.since or "30d")
+            if args.html:
+                print(f"Wrote the audit report to {report.save(args.html)}.")
+            return report
         if args.command == "audit":
             if args.export:
                 count = session.governance.export_audit(args.export, args.since)

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from aiser_jupyter.governance.checks import Check, CheckReport
     from aiser_jupyter.governance.lineage import Lineage
     from aiser_jupyter.governance.quality import Profile
+    from aiser_jupyter.governance.report import AuditReport
     from aiser_jupyter.history import HistoryEntry
     from aiser_jupyter.result import Result
     from aiser_jupyter.semantic.layer import SemanticLayer
@@ -54,6 +55,7 @@ class Governance:
         """Who this Session's queries run as (``set_context``); None: the notebook's owner."""
         self._audit_log: AuditLog | None = None
         self._audit_stop: Callable[[], None] | None = None
+        self._policies_seen = "{}"
 
     # -- who is asking ---------------------------------------------------------------
 
@@ -123,7 +125,11 @@ class Governance:
         return self.start_audit()
 
     def _audit_history(self, what: str) -> None:
-        """A history event: the query that just ran (or failed, or was refused) goes in."""
+        """A history event: the query that just ran (or failed, or was refused) goes in; a
+        model event: its access policies, when they changed."""
+        if what == "model":
+            self._audit_policies()
+            return
         if what != "history" or not self.history:
             return
         entry = self.history[-1]
@@ -147,6 +153,35 @@ class Governance:
             )
         except AiserError as exc:  # raising would unhook the listener: say so, keep listening
             warnings.warn(f"not audited: {exc}", RuntimeWarning, stacklevel=2)
+
+    def _audit_policies(self) -> None:
+        """The model's access policies into the audit log (kind ``policy``) when they differ
+        from the last ones recorded in this Session."""
+        model = self.semantic.model
+        written = {
+            name: cube.access_policy
+            for name, cube in (model.cubes.items() if model is not None else ())
+            if cube.access_policy
+        }
+        text = json.dumps(written, sort_keys=True, default=str)
+        if text != self._policies_seen:
+            self._policies_seen = text
+            self.audit_log.submit(
+                "policy",
+                text,
+                context=current() or self.security_context,
+                reason=f"access policies of {len(written)} cubes",
+            )
+
+    def audit_report(self, since: datetime | timedelta | str = "30d") -> AuditReport:
+        """Who queried what, refusals and why, access to personal data, policy changes and
+        alert firings since `since` (a time, an ISO text or an age); ``.to_html()``,
+        ``.save(path)`` for an auditor."""
+        from aiser_jupyter.governance.audit import _since
+        from aiser_jupyter.governance.report import build_report
+
+        entries = self.audit_log.entries(since)
+        return build_report(entries, self.semantic.model, _since(since)[:19])
 
     def refused(self, kind: str, query: Any, error: Exception) -> None:
         """A query refused before it ran (a policy said no, or it was malformed)."""
