@@ -55,7 +55,7 @@ class Governance:
         """Who this Session's queries run as (``set_context``); None: the notebook's owner."""
         self._audit_log: AuditLog | None = None
         self._audit_stop: Callable[[], None] | None = None
-        self._policies_seen = "{}"
+        self._policies_seen: str | None = None
 
     # -- who is asking ---------------------------------------------------------------
 
@@ -155,8 +155,8 @@ class Governance:
             warnings.warn(f"not audited: {exc}", RuntimeWarning, stacklevel=2)
 
     def _audit_policies(self) -> None:
-        """The model's access policies into the audit log (kind ``policy``) when they differ
-        from the last ones recorded in this Session."""
+        """The model's access policies into the audit log (kind ``policy``) when a model
+        loaded later in this Session changes them (the first model's are the baseline)."""
         model = self.semantic.model
         written = {
             name: cube.access_policy
@@ -164,7 +164,9 @@ class Governance:
             if cube.access_policy
         }
         text = json.dumps(written, sort_keys=True, default=str)
-        if text != self._policies_seen:
+        if self._policies_seen is None:
+            self._policies_seen = text
+        elif text != self._policies_seen:
             self._policies_seen = text
             self.audit_log.submit(
                 "policy",
