@@ -129,13 +129,13 @@ def value(v: Any) -> Any:
 
 
 def same(a: tuple, b: tuple) -> bool:
-    for x, y in zip(a, b, strict=True):
-        if isinstance(x, float) and isinstance(y, float):
-            if not math.isclose(x, y, rel_tol=1e-9, abs_tol=1e-9):
-                return False
-        elif x != y:
-            return False
-    return True
+    """Equal rows; floats to 1e-9 (sums may be added in another order)."""
+    return all(
+        math.isclose(x, y, rel_tol=1e-9, abs_tol=1e-9)
+        if isinstance(x, float) and isinstance(y, float)
+        else x == y
+        for x, y in zip(a, b, strict=True)
+    )
 
 
 def key(row: tuple) -> tuple:
