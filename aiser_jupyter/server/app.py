@@ -151,7 +151,7 @@ def create_app(
         server.answers,
         server.metrics,
         lambda: server.scope({}),
-        cors=bool(cors_origins),
+        cors=cors_origins,
     )
     _routes(app, server)
     if cors_origins:

@@ -6,14 +6,14 @@ before and whose answer is in the cache. `CubeApi` answers exactly that request 
 dictionary look-ups: the token's verified record (auth.py: kept until it expires), the
 query string's normalised key (learned when the full path first answered it) and the
 cached body. Any other request (a new token, an expired one, a query string not seen, a
-miss, a browser's ``Origin``, a POST) goes through FastAPI unchanged, which answers it as
-before: the same errors, headers and metrics.
+miss, an ``Origin`` checked against a list of origins, a POST) goes through FastAPI
+unchanged, which answers it as before: the same errors, headers and metrics.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI
@@ -37,9 +37,10 @@ class CubeApi(FastAPI):
         fast = self.fast
         if fast is not None and scope["type"] == "http" and scope["path"] == LOAD_PATH:
             started = time.perf_counter()
-            body = fast.answer(scope)
-            if body is not None:
-                headers = [(b"content-length", str(len(body)).encode()), *fast.headers]
+            found = fast.answer(scope)
+            if found is not None:
+                body, tail = found
+                headers = [(b"content-length", str(len(body)).encode()), *tail]
                 await send({"type": "http.response.start", "status": 200, "headers": headers})
                 await send({"type": "http.response.body", "body": body})
                 fast.answered(time.perf_counter() - started)
@@ -57,18 +58,27 @@ class FastLoad:
         metrics: Metrics,
         own_scope: Callable[[], str],
         *,
-        cors: bool,
+        cors: Sequence[str],
     ):
-        """`own_scope()` is the cache's requester key when there is no secret."""
+        """`own_scope()` is the cache's requester key when there is no secret; `cors` the
+        origins the CORS middleware lets in."""
         from aiser_jupyter.server.lru import Lru
 
         self.verifier = verifier
         self.answers = answers
         self.own_scope = own_scope
-        self.headers = [(b"content-type", b"application/json")]
-        """What follows the length, as FastAPI and the CORS middleware write it."""
-        if cors:  # for a request with no Origin, the middleware says the answer varies by it
-            self.headers.append((b"vary", b"Origin"))
+        json_type = (b"content-type", b"application/json")
+        vary = (b"vary", b"Origin")
+        self.headers = [json_type, vary] if cors else [json_type]
+        """What follows the length, as FastAPI and the CORS middleware write it: for a
+        request with no Origin, the middleware says the answer varies by it."""
+        self.origin_headers = (
+            [json_type, (b"access-control-allow-origin", b"*"), vary]
+            if list(cors) == ["*"]
+            else None
+        )
+        """For a request with an Origin when any may call (a dashboard in a browser); with
+        a list of origins, the middleware checks each (the full path answers)."""
         self._routes = Lru(ROUTES_KEPT)
         self._ok = metrics.requests.labels(LOAD_PATH, "GET", "200")
         self._latency = metrics.latency.labels(LOAD_PATH)
@@ -79,21 +89,25 @@ class FastLoad:
         `key`: the next GET with it skips parsing."""
         self._routes.put(query_string, key)
 
-    def answer(self, scope: dict[str, Any]) -> bytes | None:
-        """The cached body for this request, or None: let the full path answer it."""
+    def answer(self, scope: dict[str, Any]) -> tuple[bytes, list[tuple[bytes, bytes]]] | None:
+        """The cached body for this request and the headers after its length, or None: let
+        the full path answer it."""
         if scope["method"] != "GET":
             return None
         key = self._routes.get(scope["query_string"])
         if key is None:
             return None
         header = None
+        headers = self.headers
         for name, value in scope["headers"]:
             if name == b"x-cube-authorization":
                 header = value
             elif name == b"authorization":
                 header = header or value
-            elif name == b"origin":  # CORS headers: the middleware writes them
-                return None
+            elif name == b"origin":
+                headers = self.origin_headers
+                if headers is None:
+                    return None
         if self.verifier.secret is None:
             scope_key = self.own_scope()
         else:
@@ -102,9 +116,10 @@ class FastLoad:
                 return None
             scope_key = verified.key
         body = self.answers.cached(key + scope_key)
-        if body is not None:
-            self._hit.inc()
-        return body
+        if body is None:
+            return None
+        self._hit.inc()
+        return body, headers
 
     def answered(self, seconds: float) -> None:
         """Count the answer as the metrics middleware would have."""

@@ -1,5 +1,7 @@
 """A size-bounded map for the request path: least recently used out first, look-ups at the
-speed of ``OrderedDict`` (C), optionally with a time to live per entry."""
+speed of ``OrderedDict`` (C), optionally with a time to live per entry. Each operation is
+one or two C calls, so worker threads may share one (an entry evicted by another thread
+between them is simply gone)."""
 
 from __future__ import annotations
 
@@ -20,13 +22,17 @@ class Lru:
 
     def get(self, key: Any) -> Any | None:
         """The value under `key` (now the most recently used), or None (absent or expired)."""
-        item = self._data.get(key)
+        data = self._data
+        item = data.get(key)
         if item is None:
             return None
         if item[0] <= time.monotonic():
-            del self._data[key]
+            data.pop(key, None)
             return None
-        self._data.move_to_end(key)
+        try:  # noqa: SIM105 (suppress() costs a context manager on the hot path)
+            data.move_to_end(key)
+        except KeyError:  # another thread evicted it meanwhile: the value still answers
+            pass
         return item[1]
 
     def put(self, key: Any, value: Any) -> None:

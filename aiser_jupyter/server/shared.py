@@ -129,7 +129,8 @@ class SharedCache:
         without one (it failed, or its process died and the lock expired): run it here."""
         lock = self._key("lock", key)
         done = self._key("done", run)
-        for attempt in range(1_000_000):
+        attempt = 0
+        while True:
             value = await self._call(lambda r: r.get(done))
             if value is not None:
                 return _decode(value)
@@ -138,7 +139,7 @@ class SharedCache:
                 value = await self._call(lambda r: r.get(done))
                 return None if value is None else _decode(value)
             await asyncio.sleep(POLL_SECONDS[min(attempt, len(POLL_SECONDS) - 1)])
-        return None
+            attempt += 1
 
     # -- data versions ---------------------------------------------------------------
 
