@@ -49,6 +49,9 @@ class Settings:
     preaggregation_cache: str = ":memory:"
     """Where rollups are materialised (a DuckDB file keeps them across kernels; one kernel
     at a time can open it)."""
+    preaggregation_shared: str = ""
+    """A folder of rollups shared by every process that names it (``aiser serve`` processes,
+    machines on a shared file system): each built once, as Parquet, under a file lock."""
     memory: str = dataclasses.field(default_factory=lambda: str(home() / "memory.db"))
     """Where the agent's memory lives: a SQLite file (WAL mode) or a ``postgresql://`` URL."""
     model: str = ""

@@ -1,7 +1,8 @@
-"""Two real ``aiser serve`` processes sharing one Redis (started on loopback): an answer is
-computed once between them, a query in flight in one is not run again by the other, a change
-announced by any process reaches both, and Redis going away mid-run leaves them answering
-from their own caches, with a warning and no error."""
+"""Two real ``aiser serve`` processes sharing one Redis (started on loopback) and one rollup
+folder: rollups are built once, an answer is computed once between them, a query in flight
+in one is not run again by the other, a change announced by any process reaches both, and
+Redis going away mid-run leaves them answering from their own caches, with a warning and
+no error."""
 
 from __future__ import annotations
 
@@ -62,13 +63,15 @@ def free_port() -> int:
 class Serve:
     """One ``aiser serve`` process; its stderr kept in a file."""
 
-    def __init__(self, model: Path, cache: str, log: Path):
+    def __init__(self, model: Path, cache: str, log: Path, rollups: Path):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = log
+        self.rollups = rollups
         command = [sys.executable, "-m", "aiser_jupyter.cli", "serve", str(model), "--sample"]
         command += ["--port", str(self.port), "--cache", cache, "--continue-wait", "10"]
         env = {**os.environ, "CUBEJS_API_SECRET": SECRET}
+        env["AISER_PREAGGREGATION_SHARED"] = str(rollups)
         with log.open("w") as err:
             self.process = subprocess.Popen(
                 command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=err
@@ -119,7 +122,8 @@ def pair(redis_server):
     folder = Path(tempfile.mkdtemp(prefix="aiser-serve-"))
     shutil.copy(ROOT / "examples/model/retail.yml", folder)
     (folder / "pauses.yml").write_text(PAUSES)
-    servers = [Serve(folder, redis_server.url, folder / f"err{i}.log") for i in (1, 2)]
+    rollups = folder / "rollups"
+    servers = [Serve(folder, redis_server.url, folder / f"err{i}.log", rollups) for i in (1, 2)]
     try:
         for server in servers:
             server.wait_ready()
@@ -140,6 +144,9 @@ def rows(response: httpx.Response) -> list[list]:
 
 def test_an_answer_computed_by_one_process_is_a_cache_hit_in_the_other(pair, retail):
     first, second = pair
+    # both built their rollups as they started, into one folder: each rollup once
+    built = sorted(p.name.split("-")[0] for p in first.rollups.glob("*.parquet"))
+    assert built == ["orders__daily_by_region", "products__copy"]
     answered = first.load(BY_REGION)
     assert rows(answered) == by_region(retail)
     again = second.load(BY_REGION)

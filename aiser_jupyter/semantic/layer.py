@@ -175,7 +175,10 @@ class SemanticLayer:
         if self._preaggregations is None:
             from aiser_jupyter.semantic.preagg import PreAggregationStore
 
-            self._preaggregations = PreAggregationStore(self.settings.preaggregation_cache)
+            self._preaggregations = PreAggregationStore(
+                self.settings.preaggregation_cache,
+                shared=self.settings.preaggregation_shared or None,
+            )
         return self._preaggregations
 
     def refresh_pre_aggregations(self, force: bool = True) -> list[str]:

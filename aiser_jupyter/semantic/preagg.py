@@ -25,8 +25,11 @@ from aiser_jupyter.semantic.loader import ModelError
 from aiser_jupyter.semantic.members import quoted
 from aiser_jupyter.semantic.model import Cube, Member, SemanticModel
 from aiser_jupyter.semantic.query import Query, TimeDimension
+from aiser_jupyter.semantic.shared_rollups import SharedRollups
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     import pyarrow as pa
 
 ROLLS_UP_TO = {
@@ -413,7 +416,9 @@ def build_select(
 class PreAggregationStore:
     """Rollup tables in a DuckDB file (or memory), with what each was built from and when."""
 
-    def __init__(self, database: str = ":memory:"):
+    def __init__(self, database: str = ":memory:", shared: str | None = None):
+        """`shared`: a folder of rollups every process reads, built once (shared_rollups.py);
+        None: this store builds its own."""
         from aiser_jupyter.engines import snapshot
         from aiser_jupyter.engines.connection import Connection
         from aiser_jupyter.engines.duckdb import DuckDBEngine
@@ -424,6 +429,8 @@ class PreAggregationStore:
         if self.snapshot:
             snapshot.load(self.engine.con, self.snapshot)
         self._states: dict[str, tuple[str, str | None, datetime] | None] = {}
+        self.shared = SharedRollups(shared) if shared else None
+        self._attached: dict[str, Path] = {}
         self.connection = Connection("pre-aggregations", self.engine, f"duckdb:///{database}")
         self.engine.execute(
             "CREATE TABLE IF NOT EXISTS aiser_preaggregations (name VARCHAR PRIMARY KEY, "
@@ -447,25 +454,69 @@ class PreAggregationStore:
     ) -> str:
         """The rollup's table, (re)built when its definition or refresh key changed."""
         sql, definition = rollup.definition(model, source.engine.dialect)
+        if self.shared is not None:
+            self._ensure_shared(rollup, source, sql, definition, force)
+            return rollup.table
         state = self.state(rollup)
-        refresh_value = None
-        stale = force or state is None or state[0] != definition
-        now = time.monotonic()
-        if not stale and rollup.refresh_every is not None:
-            stale = datetime.now() - state[2] >= rollup.refresh_every
-        if not stale and rollup.refresh_sql and now - rollup.checked_at >= REFRESH_CHECK_SECONDS:
-            refresh_value = _first_value(source.engine.execute(rollup.refresh_sql))
-            rollup.checked_at = now
-            stale = refresh_value != state[1]
+        stale, refresh_value = self._stale(rollup, state, definition, source, force)
         if stale:
-            if rollup.refresh_sql and refresh_value is None:
-                refresh_value = _first_value(source.engine.execute(rollup.refresh_sql))
-                rollup.checked_at = now
             if rollup.incremental and not force and state is not None and state[0] == definition:
                 self._refresh_window(model, rollup, source, definition, refresh_value)
             else:
                 self._build(rollup, source.engine.execute(sql), definition, refresh_value)
         return rollup.table
+
+    def _stale(
+        self,
+        rollup: Rollup,
+        state: tuple[str, str | None, datetime] | None,
+        definition: str,
+        source: Any,
+        force: bool,
+    ) -> tuple[bool, str | None]:
+        """Whether the rollup built as `state` must be built again, and then its refresh
+        key's value now (when it has one)."""
+        refresh_value = None
+        stale = force or state is None or state[0] != definition
+        now = time.monotonic()
+        if not stale and rollup.refresh_every is not None:
+            stale = datetime.now() - state[2] >= rollup.refresh_every  # type: ignore[index]
+        if not stale and rollup.refresh_sql and now - rollup.checked_at >= REFRESH_CHECK_SECONDS:
+            refresh_value = _first_value(source.engine.execute(rollup.refresh_sql))
+            rollup.checked_at = now
+            stale = refresh_value != state[1]  # type: ignore[index]
+        if stale and rollup.refresh_sql and refresh_value is None:
+            refresh_value = _first_value(source.engine.execute(rollup.refresh_sql))
+            rollup.checked_at = now
+        return stale, refresh_value
+
+    def _ensure_shared(
+        self, rollup: Rollup, source: Any, sql: str, definition: str, force: bool
+    ) -> None:
+        """The rollup from the shared folder: built there (whole) under its lock by the
+        first process that finds it missing or stale; a process that waited on the lock
+        while another built it reads that build."""
+        assert self.shared is not None
+        built = self.shared.built(rollup.table)
+        stale, refresh = self._stale(rollup, built and built.state, definition, source, force)
+        if stale:
+            with self.shared.lock(rollup.table):
+                latest = self.shared.built(rollup.table)
+                if latest is None or (built is not None and latest.path == built.path):
+                    data = source.engine.execute(sql)
+                    latest = self.shared.write(rollup.table, data, definition, refresh)
+                built = latest
+        assert built is not None
+        if self._attached.get(rollup.table) != built.path:
+            name = exp.to_identifier(rollup.table, quoted=True).sql("duckdb")
+            if rollup.table not in self._attached:
+                self.engine.con.execute(f"DROP TABLE IF EXISTS {name}")
+            path = exp.Literal.string(str(built.path)).sql("duckdb")
+            self.engine.con.execute(
+                f"CREATE OR REPLACE VIEW {name} AS SELECT * FROM read_parquet({path})"
+            )
+            self._attached[rollup.table] = built.path
+        self._states[rollup.full_name] = built.state
 
     def _refresh_window(
         self,
