@@ -7,6 +7,7 @@ their counts apart.
 from __future__ import annotations
 
 import time
+from bisect import bisect_left
 from typing import Any
 
 ENDPOINTS = frozenset(
@@ -20,6 +21,9 @@ ENDPOINTS = frozenset(
     }
 )
 """Paths counted under their own name; any other is "other" (labels stay few)."""
+
+FAST_PATH = "/cubejs-api/v1/load"
+"""The endpoint whose cached answers the fast path gives (server/fast.py)."""
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 
@@ -86,6 +90,7 @@ class Metrics:
             registry=self.registry,
         )
         self.cache_hit = self.cache.labels("hit")
+        self._reset_fast()
         self._miss = self.cache.labels("miss")
         self._shared_hit = self.shared.labels("hit")
         self._shared_miss = self.shared.labels("miss")
@@ -100,10 +105,38 @@ class Metrics:
         self.queries.labels(engine, "yes" if pre_aggregation else "no").inc()
         self.query_seconds.labels(engine).observe(seconds)
 
+    def fast_answer(self, seconds: float) -> None:
+        """A cached GET /v1/load answered by the fast path: counted here in plain integers
+        (a labelled counter and histogram take a lock each, a third of the fast path's own
+        time) and added to the request metrics before they are read."""
+        self._fast_answers += 1
+        self._fast_seconds += seconds
+        self._fast_buckets[bisect_left(LATENCY_BUCKETS, seconds)] += 1
+        self._fast_hits += 1
+
     def exposition(self) -> tuple[bytes, str]:
         from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+        self._fold_fast_answers()
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
+
+    def _fold_fast_answers(self) -> None:
+        if not self._fast_answers:
+            return
+        self.requests.labels(FAST_PATH, "GET", "200").inc(self._fast_answers)
+        self.cache_hit.inc(self._fast_hits)
+        latency = self.latency.labels(FAST_PATH)
+        # prometheus_client has no public way to add n observations to a bucket
+        for bucket, count in zip(latency._buckets, self._fast_buckets, strict=True):
+            if count:
+                bucket.inc(count)
+        latency._sum.inc(self._fast_seconds)
+        self._reset_fast()
+
+    def _reset_fast(self) -> None:
+        self._fast_answers = self._fast_hits = 0
+        self._fast_seconds = 0.0
+        self._fast_buckets = [0] * (len(LATENCY_BUCKETS) + 1)
 
 
 class MetricsMiddleware:
