@@ -229,7 +229,10 @@ def main() -> None:
     parser.add_argument("--step", type=float, default=5.0, help="seconds per rate step")
     parser.add_argument("--processes", type=int, default=1)
     parser.add_argument(
-        "--rates", type=int, nargs="+", default=[250, 500, 1000, 2000, 3000, 4000, 6000]
+        "--rates",
+        type=int,
+        nargs="+",
+        default=[500, 1000, 2000, 4000, 8000, 12000, 16000, 20000, 24000],
     )
     args = parser.parse_args()
     try:
