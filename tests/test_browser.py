@@ -97,13 +97,23 @@ def test_clicking_a_bar_sends_the_selection_to_python(lab_page):
     aiser.load_sample()
     top = aiser.sql(CATEGORY_REVENUE).df.iloc[0]
     box = page.locator(".aiser-chart").nth(1)
-    x, y = page.evaluate(
-        "([box, name, value]) => box.aiserChart.convertToPixel({seriesIndex: 0}, [name, value])",
-        [box.element_handle(), top["category"], float(top["revenue"]) / 2],
-    )
-    bounds = box.bounding_box()
-    page.mouse.click(bounds["x"] + x, bounds["y"] + y)
-    selection = json.loads(wait_for_file(root / "selection.json"))
+    # The axes are laid out again when the chart's box settles (a busy machine can be late),
+    # so the bar's pixel position is read afresh before each click.
+    for _ in range(4):
+        x, y = page.evaluate(
+            "([box, name, value]) =>"
+            " box.aiserChart.convertToPixel({seriesIndex: 0}, [name, value])",
+            [box.element_handle(), top["category"], float(top["revenue"]) / 2],
+        )
+        bounds = box.bounding_box()
+        page.mouse.click(bounds["x"] + x, bounds["y"] + y)
+        try:
+            selection = json.loads(wait_for_file(root / "selection.json", timeout=5))
+            break
+        except AssertionError:
+            continue
+    else:
+        raise AssertionError("no click on the bar reached Python")
     assert selection["filters"] == {"category": top["category"]}
     assert selection["value"] == pytest.approx(top["revenue"])
 
