@@ -78,3 +78,23 @@ def test_a_stale_rollup_is_rebuilt_once_and_every_session_moves_to_it(sessions, 
     assert set(files(tmp_path)) == {built, rebuilt}
     store = first.semantic.preaggregations()
     assert store.shared.built(ROLLUP).path.name == rebuilt
+
+
+def test_with_a_key_set_shared_rollups_are_not_written_in_plaintext(tmp_path, monkeypatch):
+    """Data at rest is encrypted once a key exists; shared rollups are plain Parquet, so a
+    Session with a key builds its rollups in its own sealed store and says why."""
+    monkeypatch.setenv("AISER_ENCRYPTION_KEY", "correct horse battery staple")
+    monkeypatch.setenv("AISER_PREAGGREGATION_CACHE", str(tmp_path / "rollups.duckdb"))
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    session = Session()
+    session.settings.preaggregation_shared = str(shared)
+    try:
+        session.sources.load_sample()
+        session.load_model("examples/model/retail.yml")
+        with pytest.warns(UserWarning, match="not used: they are plain Parquet"):
+            got = answer(session)
+        assert got == hand(session)
+        assert list(shared.iterdir()) == []
+    finally:
+        session.close()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+import warnings
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -429,7 +430,7 @@ class PreAggregationStore:
         if self.snapshot:
             snapshot.load(self.engine.con, self.snapshot)
         self._states: dict[str, tuple[str, str | None, datetime] | None] = {}
-        self.shared = SharedRollups(shared) if shared else None
+        self.shared = SharedRollups(shared) if shared and not _plaintext_refused(shared) else None
         self._attached: dict[str, Path] = {}
         self.connection = Connection("pre-aggregations", self.engine, f"duckdb:///{database}")
         self.engine.execute(
@@ -560,3 +561,18 @@ def _first_value(table: Any) -> str | None:
     if table is None or table.num_rows == 0:
         return None
     return str(table.column(0)[0].as_py())
+
+
+def _plaintext_refused(shared: str) -> bool:
+    """Shared rollups are plain Parquet files: with a key set (data at rest encrypted) they
+    would leak what every other file seals, so this store builds its own, sealed, instead."""
+    from aiser_jupyter.security import keys
+
+    if keys.ring() is None:
+        return False
+    warnings.warn(
+        f"Shared rollups in {shared} are not used: they are plain Parquet files and data at "
+        "rest is encrypted (a key is set); rollups are built in this process's sealed store.",
+        stacklevel=3,
+    )
+    return True
