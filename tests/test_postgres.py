@@ -49,6 +49,14 @@ def test_snippets_compose_in_the_postgres_dialect(ip, pg):
     assert frame.values.tolist() == [[250, 999 * 1.5]]
 
 
+def test_parameters_bind_in_a_postgres_query_that_uses_a_snippet(ip, pg, pg_server):
+    run(ip, "%%sql pg --save region_rows --no-execute\nSELECT id FROM sales WHERE region = :region")
+    ip.user_ns.update(region="West", cap=50)
+    frame = run(ip, "%%sql pg\nSELECT count(*) AS n FROM region_rows WHERE id < :cap")
+    expected = pg_server.psql("SELECT count(*) FROM sales WHERE region = 'West' AND id < 50")
+    assert frame["n"].tolist() == [int(expected)]
+
+
 def test_limit_reads_only_what_it_needs(pg):
     assert len(aiser.sql("SELECT * FROM sales", limit=7).df) == 7
 

@@ -162,6 +162,15 @@ def test_snippet_cycle_is_reported():
         aiser.sql("SELECT * FROM a")
 
 
+def test_parameters_bind_in_a_query_that_uses_a_snippet():
+    """A snippet is composed as a CTE by sqlglot; ``:name`` in the snippet and in the query
+    still binds (DuckDB's writer would have turned it into ``$name``)."""
+    aiser.connect(pd.DataFrame({"v": range(10)}), name="numbers")
+    aiser.sql("SELECT v FROM numbers WHERE v >= :low", save="above", execute=False)
+    got = aiser.sql("SELECT count(*) AS n FROM above WHERE v < :high", params={"low": 3, "high": 8})
+    assert got.df["n"].tolist() == [len([v for v in range(10) if 3 <= v < 8])]
+
+
 def test_a_snippet_must_be_one_query():
     with pytest.raises(QueryError, match="single query"):
         aiser.sql("CREATE TABLE z (v INT)", save="z", execute=False)

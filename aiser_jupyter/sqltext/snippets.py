@@ -74,6 +74,12 @@ class Snippets:
                 changed = True
         if not changed:
             return sql
+        for statement in statements:
+            # sqlglot writes ``:name`` in the dialect's own style (DuckDB: ``$name``), which
+            # `bind` would not see: kept as typed, so it binds as in a cell without snippets.
+            for placeholder in list(statement.find_all(exp.Placeholder)):
+                if isinstance(placeholder.this, str) and placeholder.this.isidentifier():
+                    placeholder.replace(exp.Var(this=f":{placeholder.this}"))
         return ";\n".join(s.sql(dialect=dialect) for s in statements)
 
     def _needed(self, query, dialect: str) -> list[str]:
